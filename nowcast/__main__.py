@@ -1,0 +1,5 @@
+import sys
+
+from nowcast.cli import main
+
+sys.exit(main())

@@ -1,0 +1,90 @@
+"""radar.interface: the reader registry, format detection and reading one source.
+
+Every reader has the same contract: ``read_<format>(blob, **kwargs) -> xr.Dataset``, taking a
+decompressed :class:`~radar.sources.Blob` and returning the canonical sequence of
+:mod:`radar.canonical` (usually one frame). ``get_reader(name)`` looks one up by name
+(case-insensitive, with aliases); :func:`detect_format` tells the format from the bytes
+themselves, never from the file name, so uploads without a name work too.
+
+==============  ================================  ====================================
+name            aliases                           reads
+==============  ================================  ====================================
+radolan         radolan-binary, binary, bin       RADOLAN binary composites, RADVOR RV
+odim            odim-h5, odim_h5, hdf5, h5        ODIM_H5 composites (DE1200)
+netcdf          cf-netcdf, nc                     CF-NetCDF sequences (ours, pysteps')
+==============  ================================  ====================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import xarray as xr
+
+from radar.exceptions import FormatError
+from radar.netcdf import is_netcdf, read_netcdf
+from radar.odim import is_odim, read_odim
+from radar.radolan import is_radolan, read_radolan
+from radar.sources import Blob
+
+Reader = Callable[..., xr.Dataset]
+
+_readers: dict[str, Reader] = {
+    "radolan": read_radolan,
+    "odim": read_odim,
+    "netcdf": read_netcdf,
+}
+_aliases: dict[str, str] = {
+    "radolan-binary": "radolan",
+    "binary": "radolan",
+    "bin": "radolan",
+    "odim-h5": "odim",
+    "odim_h5": "odim",
+    "hdf5": "odim",
+    "h5": "odim",
+    "cf-netcdf": "netcdf",
+    "nc": "netcdf",
+}
+
+
+def reader_names() -> list[str]:
+    """Every name :func:`get_reader` accepts."""
+    return sorted([*_readers, *_aliases])
+
+
+def get_reader(name: str) -> Reader:
+    """The reader registered under ``name`` (case-insensitive; aliases allowed)."""
+    if not isinstance(name, str):
+        raise TypeError(f"reader name must be a string, not {type(name).__name__}")
+    key = name.lower()
+    key = _aliases.get(key, key)
+    try:
+        return _readers[key]
+    except KeyError:
+        raise ValueError(
+            f"unknown radar format {name!r}; known: {', '.join(reader_names())}"
+        ) from None
+
+
+def detect_format(data: bytes, name: str = "<bytes>") -> str:
+    """The registry name of the format of (decompressed) ``data``, from its content."""
+    if not data:
+        raise FormatError(f"{name}: empty file")
+    if is_radolan(data):
+        return "radolan"
+    if is_odim(data):
+        return "odim"
+    if is_netcdf(data):
+        return "netcdf"
+    if data[:2] in (b"RW", b"RY", b"RV", b"RX") or data[:1] == b"n":
+        raise FormatError(f"{name}: looks like RADOLAN but its header is damaged or incomplete")
+    raise FormatError(
+        f"{name}: unknown format (expected RADOLAN binary, ODIM_H5 or CF-NetCDF; "
+        f"first bytes {data[:8]!r})"
+    )
+
+
+def read_blob(blob: Blob, fmt: str | None = None, **kwargs) -> xr.Dataset:
+    """Read one decompressed file or archive member with its detected (or given) reader."""
+    reader = get_reader(fmt or detect_format(blob.data, blob.name))
+    return reader(blob, **kwargs)

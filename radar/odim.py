@@ -1,0 +1,128 @@
+"""radar.odim: DWD ODIM_H5 composites on the DE1200 grid (RY, RW, and the new RADVOR RV).
+
+Decoding is wradlib's (its xarray backend over h5py). Quantities become mm/h:
+
+* ``RATE`` (RY) is already mm/h;
+* ``ACRR`` (RW: mm per hour; RV: mm per 5 minutes) is divided by its accumulation interval,
+  taken from ``/dataset1/what`` start and end times;
+* ``DBZH`` goes through the Z-R law.
+
+``undetect`` is no rain (0); ``nodata`` is NaN. The RV packing (gain 0.001, offset -0.001)
+decodes raw 0 to -0.001 mm, so negative amounts are clipped to 0.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import pandas as pd
+import pyproj
+import xarray as xr
+
+from radar.canonical import DWD_ATTRIBUTION, make_sequence
+from radar.exceptions import FormatError
+from radar.radolan import NO_RAIN_DBZ
+from radar.sources import Blob
+from radar.transforms import ZR_A, ZR_B, dbz_to_rain
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def is_hdf5(data: bytes) -> bool:
+    return data[:8] == HDF5_MAGIC
+
+
+def is_odim(data: bytes) -> bool:
+    """True for an HDF5 file whose root says ODIM_H5 (not a NetCDF4 file, also HDF5)."""
+    if not is_hdf5(data):
+        return False
+    import h5py
+
+    try:
+        with h5py.File(io.BytesIO(data), "r") as h5:
+            conventions = h5.attrs.get("Conventions", b"")
+            if isinstance(conventions, bytes):
+                conventions = conventions.decode("ascii", "replace")
+            return str(conventions).startswith("ODIM") or "what" in h5 and "dataset1" in h5
+    except OSError:
+        return False
+
+
+def _interval_minutes(attrs: dict) -> float | None:
+    try:
+        start = pd.Timestamp(f"{attrs['startdate']}T{attrs['starttime']}")
+        end = pd.Timestamp(f"{attrs['enddate']}T{attrs['endtime']}")
+    except (KeyError, ValueError):
+        return None
+    minutes = (end - start) / pd.Timedelta(minutes=1)
+    return minutes if minutes > 0 else None
+
+
+def read_odim(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
+    """Read one ODIM_H5 composite into a canonical sequence of one frame."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            raw = xr.open_dataset(io.BytesIO(blob.data), engine="radolan")
+            raw.load()
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise FormatError(f"{blob.name}: unreadable or truncated ODIM_H5 file ({exc})") from None
+
+    names = [v for v in raw.data_vars if v not in ("crs", "crs_wkt")]
+    if not names:
+        raise FormatError(f"{blob.name}: ODIM_H5 file holds no data")
+    quantity = names[0]
+    var = raw[quantity]
+    values = var.values.astype(np.float32)
+    interval = _interval_minutes(var.attrs)
+    product = str(var.attrs.get("prodname", quantity)).split("_")[0]
+    attrs = {
+        "source_product": product,
+        "source_format": "odim-h5",
+        "source_quantity": quantity,
+        "source_units": var.attrs.get("unit"),
+        "institution": "Deutscher Wetterdienst",
+        "attribution": DWD_ATTRIBUTION,
+        "accutime_minutes": interval or 5.0,
+    }
+    extra = None
+    if quantity == "RATE":
+        rain = values
+    elif quantity == "ACRR":
+        if interval is None:
+            raise FormatError(f"{blob.name}: ACRR without a valid accumulation interval")
+        rain = values * np.float32(60.0 / interval)
+    elif quantity == "DBZH":
+        rain = np.where(values < NO_RAIN_DBZ, 0.0, dbz_to_rain(values)).astype(np.float32)
+        rain[np.isnan(values)] = np.nan
+        attrs.update(zr_a=ZR_A, zr_b=ZR_B, no_rain_dbz=NO_RAIN_DBZ)
+        extra = values
+    else:
+        raise FormatError(
+            f"{blob.name}: ODIM quantity {quantity} is not supported (RATE, ACRR, DBZH are)"
+        )
+    rain = np.where(rain < 0, 0.0, rain).astype(np.float32)
+
+    coord_name = "crs" if "crs" in raw.variables else "crs_wkt"
+    crs = pyproj.CRS.from_wkt(raw[coord_name].attrs["crs_wkt"])
+    ref = pd.Timestamp(raw["time"].values[0])
+    valid = pd.Timestamp(raw["prediction_time"].values[0]) if "prediction_time" in raw else ref
+    dbz_attrs = {
+        "standard_name": "equivalent_reflectivity_factor",
+        "units": "dBZ",
+        "grid_mapping": "crs",
+    }
+    keep = {"reflectivity": (extra[None], dbz_attrs)} if keep_dbz and extra is not None else None
+    ds = make_sequence(
+        rain[None],
+        [valid],
+        raw["x"].values,
+        raw["y"].values,
+        crs,
+        attrs,
+        forecast_reference_time=ref if "prediction_time" in raw else None,
+        extra=keep,
+    )
+    return ds

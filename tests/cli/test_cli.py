@@ -1,0 +1,52 @@
+"""The ``nowcast`` command: inspect and convert on real files; user errors are one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from nowcast.cli import main
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "nowcast", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_inspect_json(dwd_dir: Path, capsys) -> None:
+    files = sorted((dwd_dir / "radolan_to_netcdf/radolan_ry").glob("*.gz"))
+    assert main(["inspect", "--json", *map(str, files)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["product"] == "RY" and info["frames"] == 13 and info["cadence_minutes"] == 5
+    assert info["grid"] == "national" and info["shape"] == [900, 900] and info["units"] == "mm h-1"
+    assert info["first_time"] == "2020-01-01T15:00:00Z"
+    assert 0 < info["wet_fraction"] < 0.01  # the shared RY sequence is nearly dry
+
+
+def test_inspect_text_on_odim(dwd_dir: Path) -> None:
+    proc = run("inspect", str(dwd_dir / "odim_ry/20250604_1630_RY.h5"))
+    assert proc.returncode == 0, proc.stderr
+    assert "de1200" in proc.stdout and "odim-h5" in proc.stdout
+
+
+def test_user_errors_are_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "garbage.bin"
+    bad.write_bytes(b"hello world" * 100)
+    for args in (
+        ["inspect", str(bad)],
+        ["inspect", str(tmp_path / "missing.h5")],
+        ["convert", str(bad), "-o", str(tmp_path / "x.nc")],
+    ):
+        proc = run(*args)
+        assert proc.returncode == 2, proc
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("nowcast: error:"), proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_unknown_subcommand_is_a_usage_error() -> None:
+    proc = run("frobnicate")
+    assert proc.returncode == 2 and "No such command" in proc.stderr

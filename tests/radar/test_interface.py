@@ -1,0 +1,40 @@
+"""The reader registry: every name and its upper-case form resolve; unknown names explain."""
+
+from __future__ import annotations
+
+import pytest
+
+from radar.interface import detect_format, get_reader, reader_names
+from radar.netcdf import read_netcdf, write_netcdf
+from radar.odim import read_odim
+from radar.radolan import read_radolan
+from radar.synthetic import synthetic_sequence
+from tests.helpers import radolan_bytes
+
+EXPECTED = {"radolan": read_radolan, "odim": read_odim, "netcdf": read_netcdf}
+
+
+@pytest.mark.parametrize("name", reader_names())
+def test_every_name_and_its_upper_case(name: str) -> None:
+    reader = get_reader(name)
+    assert reader in EXPECTED.values()
+    assert get_reader(name.upper()) is reader
+
+
+def test_canonical_names() -> None:
+    for name, reader in EXPECTED.items():
+        assert get_reader(name) is reader
+
+
+def test_unknown_name_lists_known_ones() -> None:
+    with pytest.raises(ValueError, match="unknown radar format 'grib'; known: .*odim.*radolan"):
+        get_reader("grib")
+    with pytest.raises(TypeError):
+        get_reader(3)  # type: ignore[arg-type]
+
+
+def test_detect_format_from_content() -> None:
+    import numpy as np
+
+    assert detect_format(radolan_bytes("RY", np.zeros((4, 4), np.uint16))) == "radolan"
+    assert detect_format(write_netcdf(synthetic_sequence(frames=1, height=8, width=8))) == "netcdf"
