@@ -12,6 +12,7 @@ name            aliases                           reads
 radolan         radolan-binary, binary, bin       RADOLAN binary composites, RADVOR RV
 odim            odim-h5, odim_h5, hdf5, h5        ODIM_H5 composites (DE1200)
 netcdf          cf-netcdf, nc                     CF-NetCDF sequences (ours, pysteps')
+radolan-ascii   asc, ascii                        RADOLAN ASCII grids (RW_...asc)
 ==============  ================================  ====================================
 """
 
@@ -25,6 +26,7 @@ from radar.exceptions import FormatError
 from radar.netcdf import is_netcdf, read_netcdf
 from radar.odim import is_odim, read_odim
 from radar.radolan import is_radolan, read_radolan
+from radar.radolan_ascii import is_radolan_ascii, read_radolan_ascii
 from radar.sources import Blob
 
 Reader = Callable[..., xr.Dataset]
@@ -33,6 +35,7 @@ _readers: dict[str, Reader] = {
     "radolan": read_radolan,
     "odim": read_odim,
     "netcdf": read_netcdf,
+    "radolan-ascii": read_radolan_ascii,
 }
 _aliases: dict[str, str] = {
     "radolan-binary": "radolan",
@@ -44,6 +47,8 @@ _aliases: dict[str, str] = {
     "h5": "odim",
     "cf-netcdf": "netcdf",
     "nc": "netcdf",
+    "asc": "radolan-ascii",
+    "ascii": "radolan-ascii",
 }
 
 
@@ -76,7 +81,14 @@ def detect_format(data: bytes, name: str = "<bytes>") -> str:
         return "odim"
     if is_netcdf(data):
         return "netcdf"
-    if data[:2] in (b"RW", b"RY", b"RV", b"RX") or data[:1] == b"n":
+    if is_radolan_ascii(data):
+        return "radolan-ascii"
+    if data[:2] in (b"DX", b"PX", b"PL"):
+        raise FormatError(
+            f"{name}: single-radar polar data ({data[:2].decode()}) are not supported; "
+            "send RADOLAN or ODIM composites"
+        )
+    if data[:2] in (b"RW", b"RY", b"RV", b"RX", b"YW", b"WX", b"EX"):
         raise FormatError(f"{name}: looks like RADOLAN but its header is damaged or incomplete")
     raise FormatError(
         f"{name}: unknown format (expected RADOLAN binary, ODIM_H5 or CF-NetCDF; "

@@ -94,7 +94,9 @@ def read_radolan(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
             raw = xr.open_dataset(io.BytesIO(blob.data), engine="radolan")
             raw.load()
     except ValueError as exc:
-        raise FormatError(f"{blob.name}: unsupported RADOLAN product {product!r} ({exc})") from None
+        raise FormatError(
+            f"{blob.name}: cannot decode RADOLAN product {product!r} ({exc})"
+        ) from None
     except (OSError, EOFError, IndexError) as exc:
         raise FormatError(f"{blob.name}: damaged RADOLAN file ({exc})") from None
 

@@ -50,3 +50,13 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
 def test_unknown_subcommand_is_a_usage_error() -> None:
     proc = run("frobnicate")
     assert proc.returncode == 2 and "No such command" in proc.stderr
+
+
+def test_bench_io_reports_every_case(dwd_dir: Path, capsys) -> None:
+    assert main(["bench", "io", "--data", str(dwd_dir.parent), "--repeat", "1", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    cases = [row["case"] for row in rows]
+    assert any("ODIM_H5 RY DE1200" in c for c in cases) and any(
+        "RADOLAN RY 900x900" in c for c in cases
+    )
+    assert all(row["median_s"] > 0 for row in rows)

@@ -8,10 +8,16 @@ from radar.interface import detect_format, get_reader, reader_names
 from radar.netcdf import read_netcdf, write_netcdf
 from radar.odim import read_odim
 from radar.radolan import read_radolan
+from radar.radolan_ascii import read_radolan_ascii
 from radar.synthetic import synthetic_sequence
 from tests.helpers import radolan_bytes
 
-EXPECTED = {"radolan": read_radolan, "odim": read_odim, "netcdf": read_netcdf}
+EXPECTED = {
+    "radolan": read_radolan,
+    "odim": read_odim,
+    "netcdf": read_netcdf,
+    "radolan-ascii": read_radolan_ascii,
+}
 
 
 @pytest.mark.parametrize("name", reader_names())
