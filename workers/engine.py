@@ -1,0 +1,227 @@
+"""workers.engine: run an ONNX nowcast model on a canonical radar sequence, without torch.
+
+The model file follows DESIGN.md §4: input ``frames`` [batch, t_in, 1, H, W] and output
+``forecast`` [batch, t_out, 1, H, W] in pixel space, with ``metadata_props`` saying everything
+else. :class:`Engine` does the work around the network so that any DWD grid can be sent:
+
+1. take the latest ``t_in`` frames (NaN -> 0 for the network, coverage kept aside);
+2. block-mean to the model's resolution (``resolution_m``), transform to pixel space;
+3. pad to the model's stride, run onnxruntime (CUDA provider when present, else CPU),
+   roll out autoregressively when more steps are asked than the model emits;
+4. crop, back to mm/h, interpolate to the input grid, mask outside the radar coverage.
+
+One :class:`Engine` holds one onnxruntime session; create it once per process (after any fork).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from radar.canonical import check_sequence, make_sequence
+from radar.exceptions import RadarError
+from radar.grids import coarsen, dataset_crs, pad_to_multiple, pixel_size, refine
+from radar.transforms import PIXEL_TRANSFORM, pixel_to_rain, rain_to_pixel
+
+#: Environment variable choosing the device: ``auto`` (CUDA if onnxruntime has it), ``cuda``, ``cpu``.
+DEVICE_ENV = "NOWCAST_DEVICE"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a worker needs to know about a model file, read from its ONNX metadata."""
+
+    name: str
+    path: str
+    t_in: int
+    t_out: int
+    cadence_minutes: float
+    resolution_m: float
+    stride: int
+    transform: str
+    meta: dict = field(default_factory=dict)
+
+    def public(self) -> dict:
+        """JSON-friendly description (for ``GET /models`` and model cards)."""
+        out = dict(self.meta.items())
+        out.update(
+            name=self.name,
+            t_in=self.t_in,
+            t_out=self.t_out,
+            cadence_minutes=self.cadence_minutes,
+            resolution_m=self.resolution_m,
+            stride=self.stride,
+            transform=self.transform,
+        )
+        for key, value in list(out.items()):
+            if isinstance(value, str) and value[:1] in "{[":
+                try:
+                    out[key] = json.loads(value)
+                except ValueError:
+                    pass
+        return out
+
+
+def read_model_info(path: str | os.PathLike) -> ModelInfo:
+    """Read a model's metadata (no session kept; cheap enough for a registry listing)."""
+    import onnxruntime as ort
+
+    path = str(path)
+    if not Path(path).is_file():
+        raise RadarError(f"{path}: model file not found")
+    try:
+        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise RadarError(f"{path}: not a loadable ONNX model ({exc})") from None
+    return _info_from_session(session, path)
+
+
+def _info_from_session(session, path: str) -> ModelInfo:
+    meta = dict(session.get_modelmeta().custom_metadata_map)
+    try:
+        return ModelInfo(
+            name=meta.get("name", Path(path).stem),
+            path=path,
+            t_in=int(meta["t_in"]),
+            t_out=int(meta["t_out"]),
+            cadence_minutes=float(meta.get("cadence_minutes", 5)),
+            resolution_m=float(meta.get("resolution_m", 1000)),
+            stride=int(meta.get("stride", 1)),
+            transform=meta.get("transform", PIXEL_TRANSFORM),
+            meta=meta,
+        )
+    except (KeyError, ValueError) as exc:
+        raise RadarError(f"{path}: model metadata incomplete ({exc})") from None
+
+
+def choose_providers(device: str | None = None) -> list[str]:
+    """onnxruntime providers for ``device`` (``auto`` prefers CUDA when it is available)."""
+    import onnxruntime as ort
+
+    device = (device or os.environ.get(DEVICE_ENV, "auto")).lower()
+    available = ort.get_available_providers()
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device == "cuda" and "CUDAExecutionProvider" not in available:
+        raise RuntimeError(
+            "NOWCAST_DEVICE=cuda but onnxruntime has no CUDA provider (install onnxruntime-gpu)"
+        )
+    if device in ("cuda", "auto") and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+class Engine:
+    """One model, one onnxruntime session, and the grid handling around it."""
+
+    def __init__(
+        self, path: str | os.PathLike, device: str | None = None, threads: int | None = None
+    ):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.providers = choose_providers(device)
+        try:
+            self.session = ort.InferenceSession(
+                str(path), sess_options=options, providers=self.providers
+            )
+        except Exception as exc:
+            raise RadarError(f"{path}: not a loadable ONNX model ({exc})") from None
+        self.info = _info_from_session(self.session, str(path))
+        if self.info.transform != PIXEL_TRANSFORM:
+            raise RadarError(f"{path}: unknown transform {self.info.transform!r}")
+
+    def run_pixels(self, frames: np.ndarray) -> np.ndarray:
+        """Run the network once: [B, t_in, 1, H, W] pixels -> [B, t_out, 1, H, W] pixels."""
+        out = self.session.run(
+            ["forecast"], {"frames": np.ascontiguousarray(frames, dtype=np.float32)}
+        )[0]
+        return np.clip(out, 0.0, 1.0)
+
+    def forecast_pixels(
+        self, frames: np.ndarray, steps: int, progress: Callable[[float], None] | None = None
+    ) -> np.ndarray:
+        """[t_in, H, W] pixels (H, W multiples of the stride) -> [steps, H, W], rolling out
+        autoregressively when ``steps`` exceeds the model's ``t_out``."""
+        t_in, _t_out = self.info.t_in, self.info.t_out
+        history = list(frames[-t_in:])
+        produced: list[np.ndarray] = []
+        while len(produced) < steps:
+            window = np.stack(history[-t_in:])[None, :, None]
+            out = self.run_pixels(window)[0, :, 0]
+            produced.extend(out)
+            history.extend(out)
+            if progress:
+                progress(min(1.0, len(produced) / steps))
+        return np.stack(produced[:steps])
+
+    def predict(
+        self,
+        ds: xr.Dataset,
+        steps: int | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> xr.Dataset:
+        """Nowcast ``steps`` frames (default: the model's ``t_out``) on the grid of ``ds``."""
+        check_sequence(ds)
+        info = self.info
+        steps = steps or info.t_out
+        if steps < 1:
+            raise RadarError("steps must be at least 1")
+        if ds.sizes["time"] < info.t_in:
+            raise RadarError(f"model {info.name} needs {info.t_in} frames, got {ds.sizes['time']}")
+        recent = ds.isel(time=slice(-info.t_in, None))
+        if recent.sizes["time"] > 1:
+            step = np.diff(recent["time"].values) / np.timedelta64(1, "m")
+            if not np.allclose(step, info.cadence_minutes):
+                raise RadarError(
+                    f"model {info.name} expects frames every {info.cadence_minutes:g} min, "
+                    f"got steps of {sorted(set(step.tolist()))} min"
+                )
+        coverage = np.isfinite(recent["rainfall_rate"].values[-1])
+        factor = max(1, int(round(info.resolution_m / pixel_size(ds))))
+        coarse = coarsen(recent[["rainfall_rate"]].fillna(0.0), factor)
+        pixels = rain_to_pixel(np.nan_to_num(coarse["rainfall_rate"].values, nan=0.0))
+        padded, (rows, cols) = pad_to_multiple(pixels, info.stride)
+        out = self.forecast_pixels(padded, steps, progress)[:, :rows, :cols]
+        rain = pixel_to_rain(out)
+        rain[rain < 0.01] = 0.0  # the network's near-zero haze is no rain
+        coarse_fc = xr.Dataset(
+            {"rainfall_rate": (("time", "y", "x"), rain)},
+            coords={"time": np.arange(steps), "y": coarse["y"], "x": coarse["x"]},
+        )
+        fine = refine(coarse_fc, ds)["rainfall_rate"].values if factor > 1 else rain
+        fine = np.where(coverage[None], fine, np.nan).astype(np.float32)
+        ref = pd.Timestamp(recent["time"].values[-1])
+        times = [ref + pd.Timedelta(minutes=info.cadence_minutes * (k + 1)) for k in range(steps)]
+        attrs = {
+            key: ds.attrs[key]
+            for key in ("source_product", "institution", "attribution")
+            if key in ds.attrs
+        }
+        attrs.update(
+            title="precipitation nowcast",
+            source=f"ms-nowcast model {info.name} (onnxruntime, {self.providers[0]})",
+            model_name=info.name,
+            model_version=info.meta.get("version", ""),
+            model_resolution_m=info.resolution_m,
+            source_format="nowcast",
+            accutime_minutes=info.cadence_minutes,
+        )
+        return make_sequence(
+            fine,
+            times,
+            ds["x"].values,
+            ds["y"].values,
+            dataset_crs(ds),
+            attrs,
+            forecast_reference_time=ref,
+        )
