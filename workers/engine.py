@@ -30,7 +30,7 @@ from radar.exceptions import RadarError
 from radar.grids import coarsen, dataset_crs, pad_to_multiple, pixel_size, refine
 from radar.transforms import PIXEL_TRANSFORM, pixel_to_rain, rain_to_pixel
 
-#: Environment variable choosing the device: ``auto`` (CUDA if onnxruntime has it), ``cuda``, ``cpu``.
+#: Environment variable for the device: ``auto`` (CUDA when available), ``cuda`` or ``cpu``.
 DEVICE_ENV = "NOWCAST_DEVICE"
 
 
