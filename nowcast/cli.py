@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, str] = {
     "inspect": "Product, times, grid, units and rain statistics of radar files.",
     "convert": "Read radar files and write the canonical sequence as CF-NetCDF.",
     "export": "Export a training checkpoint to ONNX, with a parity check.",
+    "evaluate": "Score a model (ONNX) and the baselines per lead time.",
     "bench": "Speed and memory figures (io, models, service).",
 }
 

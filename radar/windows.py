@@ -121,6 +121,7 @@ class Windows(Sequence):
         self.times = list(starts) if starts is not None else self._find_starts(stride)
         self._cache: OrderedDict[FrameRef, np.ndarray] = OrderedDict()
         self._cache_size = cache_frames
+        self.grid = None
 
     def _find_starts(self, stride: int) -> list[pd.Timestamp]:
         present = set(self.index.index)
@@ -148,7 +149,10 @@ class Windows(Sequence):
         )
         if blob is None:
             raise FormatError(f"{ref.path}: member {ref.member} not found")
-        rain = read_blob(blob)["rainfall_rate"].values[ref.index]
+        ds = read_blob(blob)
+        if self.grid is None:  # every window shares the grid of the first frame read
+            self.grid = ds.isel(time=[0])
+        rain = ds["rainfall_rate"].values[ref.index]
         self._cache[ref] = rain
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -158,6 +162,21 @@ class Windows(Sequence):
         if not -len(self) <= i < len(self):
             raise IndexError(i)
         return np.stack([self._frame(self.index[t]) for t in self.frame_times(i)])
+
+    def dataset(self, i: int):
+        """Window ``i`` as a canonical sequence (with its grid and projection)."""
+        from radar.canonical import make_sequence
+        from radar.grids import dataset_crs
+
+        rain = self[i]
+        return make_sequence(
+            rain,
+            self.frame_times(i),
+            self.grid["x"].values,
+            self.grid["y"].values,
+            dataset_crs(self.grid),
+            dict(self.grid.attrs),
+        )
 
     def subset(self, starts: Sequence[pd.Timestamp]) -> Windows:
         out = Windows(
@@ -169,6 +188,7 @@ class Windows(Sequence):
             cache_frames=self._cache_size,
         )
         out._cache = self._cache  # the splits share one cache of frames
+        out.grid = self.grid
         return out
 
 

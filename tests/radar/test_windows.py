@@ -70,3 +70,13 @@ def test_unreadable_files_are_listed(tmp_path: Path) -> None:
     (tmp_path / "broken.bin").write_bytes(b"garbage" * 10)
     index = index_frames(tmp_path)
     assert len(index) == 2 and any("broken.bin" in s for s in index.attrs["skipped"])
+
+
+def test_window_as_dataset(tmp_path: Path) -> None:
+    ds = synthetic_sequence(frames=6, height=16, width=12, seed=1)
+    write_netcdf(ds, tmp_path / "seq.nc")
+    windows = Windows(index_frames(tmp_path), t_in=2, t_out=2)
+    win = windows.dataset(1)
+    assert win["rainfall_rate"].shape == (4, 16, 12)
+    np.testing.assert_array_equal(win["x"].values, ds["x"].values)
+    np.testing.assert_array_equal(win["time"].values, ds["time"].values[1:5])

@@ -1,0 +1,76 @@
+"""``nowcast evaluate``: skill of a model against persistence and pysteps on the same windows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("evaluate", help="Score a model (ONNX) and the baselines per lead time.")
+@click.argument("data", nargs=-1, required=True)
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="ONNX model file(s); repeat for several. Without it, only the baselines.",
+)
+@click.option(
+    "--baselines",
+    default="persistence,pysteps-extrapolation,pysteps-sprog",
+    show_default=True,
+    help="Comma-separated baselines ('' for none).",
+)
+@click.option("--t-in", default=4, show_default=True, help="Input frames per window.")
+@click.option("--steps", default=12, show_default=True, help="Lead times to score (frames).")
+@click.option("--cadence", default=5.0, show_default=True, help="Minutes between frames.")
+@click.option("--stride", default=1, show_default=True, help="Take every n-th window.")
+@click.option("--max-windows", default=0, help="Score at most this many windows (0 = all).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("evaluation"),
+    show_default=True,
+    help="Folder for scores.json, scores.txt and skill.png.",
+)
+def command(data, models, baselines, t_in, steps, cadence, stride, max_windows, output) -> None:
+    from models.baselines import BASELINES
+    from models.evaluation import baseline_method, evaluate, format_table, onnx_method, save_results
+    from radar.windows import Windows, index_frames
+
+    names = [b.strip() for b in baselines.split(",") if b.strip()]
+    unknown = [b for b in names if b not in BASELINES]
+    if unknown:
+        raise click.ClickException(
+            f"unknown baseline {unknown[0]!r}; known: {', '.join(BASELINES)}"
+        )
+    methods = {}
+    for path in models:
+        name, method = onnx_method(path)
+        methods[name] = method
+    methods.update({name: baseline_method(name) for name in names})
+    if not methods:
+        raise click.ClickException("nothing to evaluate: give --model or --baselines")
+    windows = Windows(
+        index_frames(list(data)), t_in=t_in, t_out=steps, cadence_minutes=cadence, stride=stride
+    )
+    if max_windows:
+        windows = windows.subset(windows.times[:max_windows])
+    if not len(windows):
+        raise click.ClickException(f"no run of {t_in + steps} consecutive frames in the data")
+    results = evaluate(windows, methods, t_in, steps, cadence)
+    files = save_results(
+        results,
+        output,
+        {
+            "data": list(data),
+            "windows": len(windows),
+            "t_in": t_in,
+            "steps": steps,
+            "title": f"{len(windows)} windows",
+        },
+    )
+    click.echo(format_table(results))
+    click.echo(f"wrote {files['json']}, {files['plot']}", err=True)

@@ -1,0 +1,91 @@
+"""Baselines behave as their definitions say; evaluate() scores every method on the same windows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pysteps")
+
+from models.baselines import BASELINES, persistence  # noqa: E402
+from models.evaluation import baseline_method, evaluate, headline, onnx_method, save_results  # noqa: E402
+from models.metrics import SkillScores  # noqa: E402
+from nowcast.cli import main  # noqa: E402
+from radar.netcdf import write_netcdf  # noqa: E402
+from radar.synthetic import synthetic_sequence  # noqa: E402
+from radar.windows import Windows, index_frames  # noqa: E402
+from tests.onnx_fixtures import persistence_model  # noqa: E402
+
+
+def moving_rain(frames: int = 16):
+    return synthetic_sequence(
+        frames=frames, height=96, width=96, cells=4, velocity=(2.0, 1.0), seed=11
+    )
+
+
+def test_persistence_repeats_the_last_frame() -> None:
+    frames = moving_rain()["rainfall_rate"].values[:4]
+    out = persistence(frames, 5)
+    assert out.shape == (5, 96, 96)
+    for k in range(5):
+        np.testing.assert_array_equal(out[k], frames[-1])
+
+
+@pytest.mark.parametrize("name", ["pysteps-extrapolation", "pysteps-sprog"])
+def test_motion_baselines_beat_persistence_on_moving_rain(name: str) -> None:
+    ds = moving_rain()
+    rain = ds["rainfall_rate"].values
+    mine, base = SkillScores(8), SkillScores(8)
+    mine.add(BASELINES[name](rain[:4], 8), rain[4:12])
+    base.add(persistence(rain[:4], 8), rain[4:12])
+    assert np.mean(mine.result()["MAE"]) < 0.8 * np.mean(base.result()["MAE"])
+
+
+def test_dry_input_gives_dry_forecast() -> None:
+    dry = np.zeros((4, 32, 32), dtype=np.float32)
+    for fn in BASELINES.values():
+        assert not fn(dry, 3).any()
+
+
+def test_evaluate_model_and_baselines_on_the_same_windows(tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    write_netcdf(moving_rain(20), tmp_path / "seq.nc")
+    windows = Windows(index_frames(tmp_path / "seq.nc"), t_in=4, t_out=6, stride=4)
+    name, model = onnx_method(persistence_model(tmp_path / "p.onnx", t_in=4, t_out=6))
+    results = evaluate(
+        windows, {name: model, "persistence": baseline_method("persistence")}, 4, 6, progress=False
+    )
+    # the ONNX persistence model and the persistence baseline must score (nearly) the same
+    a, b = headline(results[name]), headline(results["persistence"])
+    assert a["CSI 1"] == pytest.approx(b["CSI 1"], abs=0.02)
+    assert results[name]["forecasts"] == len(windows) == 3
+    files = save_results(results, tmp_path / "out")
+    assert files["plot"].stat().st_size > 10_000
+    payload = json.loads(files["json"].read_text())
+    assert set(payload["methods"]) == {name, "persistence"}
+
+
+def test_evaluate_command(tmp_path: Path, capsys) -> None:
+    write_netcdf(moving_rain(16), tmp_path / "seq.nc")
+    code = main(
+        [
+            "evaluate",
+            str(tmp_path / "seq.nc"),
+            "--steps",
+            "4",
+            "--stride",
+            "4",
+            "--baselines",
+            "persistence,pysteps-extrapolation",
+            "-o",
+            str(tmp_path / "ev"),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "pysteps-extrapolation" in out and "CSI at 1 mm/h per lead time" in out
+    assert (tmp_path / "ev" / "skill.png").exists()
+    assert main(["evaluate", str(tmp_path / "seq.nc"), "--baselines", "magic"]) == 1

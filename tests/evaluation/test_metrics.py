@@ -1,0 +1,71 @@
+"""Verification scores against hand-computed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pysteps")
+
+from models.metrics import SkillScores, balance_weights, mean_over_leads, ssim  # noqa: E402
+
+
+def test_contingency_scores_by_hand() -> None:
+    # one lead, 10 pixels: 3 hits, 1 miss, 2 false alarms, 4 correct negatives at 1 mm/h
+    obs = np.array([2, 3, 4, 5, 0, 0, 0, 0, 0, 0], dtype=np.float32).reshape(1, 2, 5)
+    fc = np.array([2, 3, 4, 0, 6, 7, 0, 0, 0, 0], dtype=np.float32).reshape(1, 2, 5)
+    scores = SkillScores(1, thresholds=(1.0,), fss_scales=(1,))
+    scores.add(fc, obs)
+    r = scores.result()
+    assert r["CSI"]["1.0"][0] == pytest.approx(3 / 6)
+    assert r["POD"]["1.0"][0] == pytest.approx(3 / 4)
+    assert r["FAR"]["1.0"][0] == pytest.approx(2 / 5)
+    hss = 2 * (3 * 4 - 1 * 2) / ((3 + 1) * (1 + 4) + (3 + 2) * (2 + 4))
+    assert r["HSS"]["1.0"][0] == pytest.approx(hss)
+    assert r["MAE"][0] == pytest.approx((5 + 6 + 7) / 10)
+
+
+def test_missing_observations_are_left_out_and_missing_forecast_is_dry() -> None:
+    obs = np.array([[[2.0, np.nan, 0.0, 3.0]]])
+    fc = np.array([[[2.0, 9.0, 0.0, np.nan]]])
+    scores = SkillScores(1, thresholds=(1.0,), fss_scales=(1,))
+    scores.add(fc, obs)
+    r = scores.result()
+    assert r["POD"]["1.0"][0] == pytest.approx(0.5)  # the NaN forecast at 3 mm/h is a miss
+    assert r["MAE"][0] == pytest.approx(3 / 3)  # 3 valid pixels, one error of 3 mm/h
+
+
+def test_counts_are_summed_before_the_ratio() -> None:
+    scores = SkillScores(1, thresholds=(1.0,), fss_scales=(1,))
+    scores.add(np.array([[[2.0, 2.0]]]), np.array([[[2.0, 0.0]]]))  # CSI 1/2 alone
+    scores.add(
+        np.array([[[2.0, 0.0, 0.0, 0.0]]]).reshape(1, 1, 4)[:, :, :2], np.array([[[2.0, 2.0]]])
+    )
+    assert scores.result()["CSI"]["1.0"][0] == pytest.approx(2 / 4)  # not mean(1/2, 1/2)
+
+
+def test_balance_weights() -> None:
+    w = balance_weights(np.array([0.0, 1.99, 2.0, 4.9, 5.0, 9.9, 10.0, 29.9, 30.0, 100.0]))
+    assert w.tolist() == [1, 1, 2, 2, 5, 5, 10, 10, 30, 30]
+
+
+def test_perfect_forecast() -> None:
+    rng = np.random.default_rng(0)
+    obs = rng.gamma(0.5, 3.0, size=(3, 32, 32)).astype(np.float32)
+    scores = SkillScores(3)
+    scores.add(obs.copy(), obs)
+    r = scores.result()
+    assert r["CSI"]["1.0"] == [1.0, 1.0, 1.0] and r["MAE"] == [0.0, 0.0, 0.0]
+    assert r["FSS"]["5"] == pytest.approx([1.0] * 3) and r["SSIM"] == pytest.approx([1.0] * 3)
+
+
+def test_ssim_drops_for_shifted_structure() -> None:
+    img = np.zeros((40, 40))
+    img[10:20, 10:20] = 0.8
+    assert ssim(img, img) == pytest.approx(1.0)
+    assert ssim(img, np.roll(img, 6, axis=1)) < 0.9
+
+
+def test_mean_over_leads() -> None:
+    assert mean_over_leads([1, 2, 3, 4], [30, 60, 90, 120]) == pytest.approx(1.5)
+    assert np.isnan(mean_over_leads([np.nan], [5]))
