@@ -17,6 +17,9 @@ import click
 SUBCOMMANDS: dict[str, str] = {
     "inspect": "Product, times, grid, units and rain statistics of radar files.",
     "convert": "Read radar files and write the canonical sequence as CF-NetCDF.",
+    "predict": "Nowcast from radar files without a server.",
+    "serve": "Run the HTTP API (embedded default without REDIS_URL).",
+    "worker": "Run a Celery worker (needs REDIS_URL).",
     "export": "Export a training checkpoint to ONNX, with a parity check.",
     "evaluate": "Score a model (ONNX) and the baselines per lead time.",
     "bench": "Speed and memory figures (io, models, service).",
@@ -63,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     except (RadarError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         click.echo(f"nowcast: error: {exc}", err=True)
         return 2
+    except ImportError as exc:  # an optional dependency of this subcommand is missing
+        click.echo(
+            f"nowcast: error: {exc} (install the extra this command needs, see README)", err=True
+        )
+        return 3
     return 0
 
 

@@ -11,7 +11,6 @@ drops the windows that would straddle two blocks, so no frame is in two sets.
 from __future__ import annotations
 
 import glob as globlib
-import io
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -21,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from radar.exceptions import FormatError, RadarError
-from radar.interface import detect_format
-from radar.sources import Blob, load
+from radar.headers import describe
+from radar.sources import load
 
 
 @dataclass(frozen=True)
@@ -49,28 +48,6 @@ def _expand(sources: str | Path | Iterable[str | Path]) -> list[Path]:
     return [p for p in paths if not p.name.startswith(".") and p.suffix not in (".md", ".txt")]
 
 
-def _frame_times(blob: Blob) -> list[pd.Timestamp]:
-    """Valid times in one decompressed file, from metadata only."""
-    fmt = detect_format(blob.data, blob.name)
-    if fmt == "radolan":
-        from radar.radolan import parse_header
-
-        header = parse_header(blob.data, blob.name)
-        lead = int(header.get("predictiontime", 0) or 0)
-        return [pd.Timestamp(header["datetime"]) + pd.Timedelta(minutes=lead)]
-    # ODIM and NetCDF: the readers are cheap enough on one frame and know every convention
-    from radar.interface import read_blob
-
-    if fmt == "odim":
-        return [pd.Timestamp(t) for t in read_blob(blob)["time"].values]
-    import xarray as xr
-
-    engine = "scipy" if blob.data[:3] == b"CDF" else "h5netcdf"
-    with xr.open_dataset(io.BytesIO(blob.data), engine=engine) as ds:
-        name = "time" if "time" in ds.coords else "t"
-        return [pd.Timestamp(t) for t in np.atleast_1d(ds[name].values)]
-
-
 def index_frames(sources, skip_unreadable: bool = True) -> pd.Series:
     """Map every valid time in an archive to a :class:`FrameRef` (sorted by time).
 
@@ -84,7 +61,7 @@ def index_frames(sources, skip_unreadable: bool = True) -> pd.Series:
             blobs = load(path)
             for blob in blobs:
                 member = blob.name.split(":", 1)[1] if ":" in blob.name and len(blobs) > 1 else None
-                for i, t in enumerate(_frame_times(blob)):
+                for i, t in enumerate(describe(blob).times):
                     refs.setdefault(t, FrameRef(str(path), member, i))
         except (RadarError, OSError) as exc:
             if not skip_unreadable:

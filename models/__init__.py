@@ -1,0 +1,1 @@
+"""models: networks (torch), and the torch-free metrics, baselines and evaluation."""

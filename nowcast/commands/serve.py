@@ -1,0 +1,46 @@
+"""``nowcast serve``: the HTTP gateway (embedded default without REDIS_URL)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command(
+    "serve", help="Run the HTTP API. Without REDIS_URL: embedded mode (jobs in-process)."
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--workers", default=1, show_default=True, help="Gateway processes (Redis mode only)."
+)
+@click.option("--log-level", default="info", show_default=True)
+def command(host: str, port: int, workers: int, log_level: str) -> None:
+    import uvicorn
+
+    from workers.registry import list_models
+    from workers.settings import get_settings
+
+    settings = get_settings()
+    if settings.embedded and workers > 1:
+        raise click.ClickException(
+            "--workers > 1 needs REDIS_URL (embedded jobs live in one process)"
+        )
+    models = list_models(settings.model_dir)
+    mode = (
+        "embedded (no Redis: jobs run in this process)"
+        if settings.embedded
+        else f"redis {settings.redis_url}"
+    )
+    click.echo(
+        f"ms-nowcast on http://{host}:{port}  mode: {mode}  models: {', '.join(models) or 'none'}"
+        f"  docs: http://{host}:{port}/docs",
+        err=True,
+    )
+    uvicorn.run(
+        "service.main:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+    )

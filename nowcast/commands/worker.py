@@ -1,0 +1,48 @@
+"""``nowcast worker``: a Celery worker for the inference (or train) queue."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("worker", help="Run a Celery worker (needs REDIS_URL).")
+@click.option(
+    "--queue", "-Q", default=None, help="Queue(s) to consume (default: the inference queue)."
+)
+@click.option(
+    "--pool",
+    default="solo",
+    show_default=True,
+    help="solo/threads keep CUDA out of forks; prefork for CPU-only workers.",
+)
+@click.option("--concurrency", "-c", default=1, show_default=True, type=int)
+@click.option("--loglevel", "-l", default="info", show_default=True)
+@click.option("--hostname", "-n", default=None, help="Worker node name.")
+def command(
+    queue: str | None, pool: str, concurrency: int, loglevel: str, hostname: str | None
+) -> None:
+    from workers.settings import get_settings
+
+    settings = get_settings()
+    if settings.embedded:
+        raise click.ClickException(
+            "a worker needs REDIS_URL; without it `nowcast serve` runs jobs itself"
+        )
+    from workers.celery_app import get_app
+
+    argv = [
+        "worker",
+        "-Q",
+        queue or settings.inference_queue,
+        "--pool",
+        pool,
+        "--concurrency",
+        str(concurrency),
+        "--loglevel",
+        loglevel,
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if hostname:
+        argv += ["-n", hostname]
+    get_app().worker_main(argv)

@@ -1,0 +1,94 @@
+"""radar.headers: what a file holds (format, product, times, grid) without decoding its data.
+
+Used where a full decode would be wasted work: the gateway's validation of uploads (answered
+at once with a 4xx) and the index of a training archive. The full decode (and its checks)
+happens later in :mod:`radar.interface`.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from radar.exceptions import FormatError
+from radar.interface import detect_format
+from radar.sources import Blob
+
+
+@dataclass(frozen=True)
+class FrameInfo:
+    """Metadata of one file or archive member."""
+
+    name: str
+    format: str
+    product: str
+    times: tuple[pd.Timestamp, ...]
+    shape: tuple[int, int]
+
+
+def _odim(blob: Blob) -> FrameInfo:
+    import h5py
+
+    try:
+        with h5py.File(io.BytesIO(blob.data), "r") as h5:
+            what = h5["what"].attrs
+            where = h5["where"].attrs
+            data_what = h5["dataset1/data1/what"].attrs
+            ds_what = h5["dataset1/what"].attrs if "dataset1/what" in h5 else {}
+            when = pd.Timestamp(f"{_s(what['date'])}T{_s(what['time'])}")
+            shape = (int(where["ysize"]), int(where["xsize"]))
+            quantity = _s(data_what.get("quantity", b"?"))
+            product = _s(ds_what.get("prodname", quantity)).split("_")[0] if ds_what else quantity
+    except (OSError, KeyError, ValueError) as exc:
+        raise FormatError(f"{blob.name}: unreadable ODIM_H5 metadata ({exc})") from None
+    lead = re.search(r"_(\d{3})-hd5$", blob.name)
+    if lead:  # RADVOR members: the file time is the analysis, the name gives the lead
+        when = when + pd.Timedelta(minutes=int(lead.group(1)))
+    return FrameInfo(blob.name, "odim", product, (when,), shape)
+
+
+def _s(value) -> str:
+    return value.decode() if isinstance(value, bytes | np.bytes_) else str(value)
+
+
+def _netcdf(blob: Blob) -> FrameInfo:
+    import xarray as xr
+
+    engine = "scipy" if blob.data[:3] == b"CDF" else "h5netcdf"
+    try:
+        with xr.open_dataset(io.BytesIO(blob.data), engine=engine) as ds:
+            name = "time" if "time" in ds.coords else "t"
+            times = tuple(pd.Timestamp(t) for t in np.atleast_1d(ds[name].values))
+            shape = (int(ds.sizes["y"]), int(ds.sizes["x"]))
+            product = str(ds.attrs.get("source_product", "netcdf"))
+    except Exception as exc:  # xarray raises many types for damaged files
+        raise FormatError(f"{blob.name}: unreadable NetCDF ({type(exc).__name__}: {exc})") from None
+    return FrameInfo(blob.name, "netcdf", product, times, shape)
+
+
+def describe(blob: Blob) -> FrameInfo:
+    """Format, product, valid times and grid shape of one decompressed file."""
+    fmt = detect_format(blob.data, blob.name)
+    if fmt == "radolan":
+        from radar.radolan import parse_header
+
+        header = parse_header(blob.data, blob.name)
+        lead = int(header.get("predictiontime", 0) or 0)
+        when = pd.Timestamp(header["datetime"]) + pd.Timedelta(minutes=lead)
+        return FrameInfo(blob.name, fmt, header["producttype"], (when,),
+                         (int(header["nrow"]), int(header["ncol"])))
+    if fmt == "odim":
+        return _odim(blob)
+    if fmt == "netcdf":
+        return _netcdf(blob)
+    # small formats: a full read is as cheap as a header read
+    from radar.interface import read_blob
+
+    ds = read_blob(blob, fmt)
+    return FrameInfo(blob.name, fmt, ds.attrs.get("source_product", fmt),
+                     tuple(pd.Timestamp(t) for t in ds["time"].values),
+                     (int(ds.sizes["y"]), int(ds.sizes["x"])))

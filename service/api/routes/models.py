@@ -1,0 +1,26 @@
+"""GET /models: the models this service serves, with their metadata and scores."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.api.deps import StateDep
+from service.schemas import ModelsPublic
+
+router = APIRouter(tags=["models"])
+
+_FIELDS = ("name", "t_in", "t_out", "cadence_minutes", "resolution_m", "stride", "file")
+
+
+@router.get("/models", response_model=ModelsPublic, summary="Served models")
+def list_served(state: StateDep):
+    data = []
+    for entry in state.models.values():
+        info = entry.public()
+        data.append(
+            {
+                **{k: info[k] for k in _FIELDS},
+                "metadata": {k: v for k, v in info.items() if k not in _FIELDS},
+            }
+        )
+    return {"data": data, "count": len(data), "default": state.default_model}

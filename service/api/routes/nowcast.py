@@ -1,0 +1,83 @@
+"""POST /nowcast: upload radar frames, get a job."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Response, UploadFile
+
+from service.api.deps import StateDep
+from service.errors import ApiError, error_responses
+from service.jobs import public, submit
+from service.schemas import JobPublic
+from service.validation import check_sequence, frame_infos
+
+router = APIRouter(tags=["nowcast"])
+
+_CHUNK = 1 << 20
+
+
+async def read_uploads(
+    uploads: list[UploadFile], limit_bytes: int, max_files: int
+) -> list[tuple[str, bytes]]:
+    """Read the uploaded files, refusing as soon as the total passes the limit."""
+    if len(uploads) > max_files:
+        raise ApiError(413, "too_large", f"{len(uploads)} files; at most {max_files} per request")
+    files, total = [], 0
+    for upload in uploads:
+        parts = []
+        while chunk := await upload.read(_CHUNK):
+            total += len(chunk)
+            if total > limit_bytes:
+                raise ApiError(413, "too_large", f"uploads exceed {limit_bytes / 2**20:g} MiB")
+            parts.append(chunk)
+        files.append((upload.filename or f"frame{len(files)}", b"".join(parts)))
+    return files
+
+
+@router.post(
+    "/nowcast",
+    status_code=202,
+    response_model=JobPublic,
+    summary="Start a nowcast from radar frames",
+    responses={
+        200: {"model": JobPublic, "description": "The same request was done before: cached job."},
+        **error_responses(400, 404, 413, 415, 422),
+    },
+)
+async def create_nowcast(
+    state: StateDep,
+    response: Response,
+    frames: Annotated[
+        list[UploadFile],
+        File(
+            description="One field per file: RADOLAN binary (.gz/.bz2, "
+            "RADVOR tar), ODIM_H5, or one CF-NetCDF sequence."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, Form(description="Model name (GET /models); default model if empty.")
+    ] = None,
+    steps: Annotated[
+        int | None,
+        Form(description="Frames to forecast (5 min each); default: the model's t_out.", ge=1),
+    ] = None,
+):
+    settings = state.settings
+    files = await read_uploads(
+        frames or [], int(settings.max_upload_mb * 2**20), settings.max_files
+    )
+    entry = state.models.get(model or state.default_model or "")
+    if entry is None:
+        known = ", ".join(state.models) or "none installed"
+        raise ApiError(404, "unknown_model", f"unknown model {model!r}; served: {known}")
+    steps = steps or entry.t_out
+    if steps > settings.max_steps:
+        raise ApiError(422, "bad_parameter", f"steps={steps}: at most {settings.max_steps}")
+    summary = check_sequence(frame_infos(files), entry)
+    job, cached = submit(state.store, state.runner, files, entry, steps, summary)
+    state.metrics.requests.labels("cached" if cached else "new").inc()
+    response.headers["Location"] = f"/jobs/{job['id']}"
+    if cached and job["status"] == "succeeded":
+        response.status_code = 200
+    return public(job, cached)

@@ -1,0 +1,43 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from service.api.deps import StateDep
+from service.schemas import Health, Readiness
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=Health, summary="Liveness: the process answers")
+def healthz(state: StateDep):
+    return {"status": "ok", "mode": "embedded" if state.settings.embedded else "redis"}
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    summary="Readiness: store, workers and a model",
+    responses={503: {"model": Readiness, "description": "Something the service needs is missing."}},
+)
+def readyz(state: StateDep, response: Response):
+    checks: dict[str, bool | str] = {
+        "store": state.store.ping(),
+        "workers": state.runner.workers_alive(),
+        "model": bool(state.default_model and state.default_model in state.models),
+    }
+    ready = all(v is True for v in checks.values())
+    if not ready:
+        response.status_code = 503
+    return {"ready": ready, "checks": checks}
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+def metrics(state: StateDep):
+    return Response(state.metrics.render(state.store), media_type="text/plain; version=0.0.4")

@@ -1,0 +1,96 @@
+"""workers.inference: one nowcast job from stored inputs to stored result (a plain function).
+
+The Celery task and the embedded executor both call :func:`run_job`; it holds the logic, they
+only wire it. Errors a user caused (bad frames, a model that cannot serve them) end the job as
+``failed`` with the message; anything else ends it as ``failed`` with "internal error" and is
+logged with its traceback. Either way the job never stays ``running``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from radar.exceptions import RadarError
+from radar.netcdf import write_netcdf
+from radar.sequence import read_sequence
+from radar.sources import Blob
+from workers.jobstore import JobStore
+
+log = logging.getLogger(__name__)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def run_job(job_id: str, store: JobStore, get_engine: Callable[[str], object]) -> str:
+    """Run job ``job_id``; returns its final status."""
+    job = store.get(job_id)
+    if job is None:
+        log.warning("job %s vanished before it ran (expired?)", job_id)
+        return "missing"
+    if job.get("status") == "succeeded" and store.has_result(job_id):  # redelivered after success
+        return "succeeded"
+    started = time.perf_counter()
+    store.update(job_id, status="running", started=now_iso(), progress=0.0)
+    last = [0.0]
+
+    def progress(fraction: float) -> None:
+        # about 10 writes per job at most: progress is for humans, not a stream
+        if fraction - last[0] >= 0.1 or fraction >= 1.0:
+            last[0] = fraction
+            store.update(job_id, progress=round(0.1 + 0.8 * fraction, 3))
+
+    try:
+        blobs = [Blob(name, data) for name, data in store.inputs(job_id)]
+        if not blobs:
+            raise RadarError("the job's input frames are gone (expired before the job ran)")
+        sequence = read_sequence(blobs)
+        store.update(job_id, progress=0.1)
+        engine = get_engine(job["model"])
+        forecast = engine.predict(sequence, steps=int(job["steps"]), progress=progress)
+        data = write_netcdf(forecast)
+        store.set_result(job_id, data)
+        store.incr("computations")
+        store.update(
+            job_id,
+            status="succeeded",
+            progress=1.0,
+            finished=now_iso(),
+            result_bytes=len(data),
+            compute_seconds=round(time.perf_counter() - started, 3),
+            error=None,
+        )
+        store.drop_inputs(job_id)
+        return "succeeded"
+    except RadarError as exc:
+        message = str(exc)
+    except Exception as exc:  # the job must end failed, whatever broke
+        log.exception("job %s failed", job_id)
+        message = f"internal error: {type(exc).__name__}: {exc}"
+    store.incr("failures")
+    store.update(job_id, status="failed", error=message, finished=now_iso())
+    return "failed"
+
+
+class EngineCache:
+    """One :class:`workers.engine.Engine` per model name, created on first use in this process."""
+
+    def __init__(self, model_dir, device: str | None = None):
+        self.model_dir = model_dir
+        self.device = device
+        self._engines: dict[str, object] = {}
+
+    def __call__(self, name: str):
+        if name not in self._engines:
+            from workers.engine import Engine
+            from workers.registry import list_models
+
+            models = list_models(self.model_dir)
+            if name not in models:
+                raise RadarError(f"model {name!r} is not served here (known: {', '.join(models)})")
+            self._engines[name] = Engine(models[name].path, device=self.device)
+        return self._engines[name]

@@ -1,0 +1,48 @@
+"""workers.tasks.inference: the Celery task that runs one nowcast job (wiring only)."""
+
+from __future__ import annotations
+
+from celery import Task
+
+from workers.celery_app import get_app
+from workers.inference import EngineCache, run_job
+from workers.names import INFERENCE_TASK
+
+app = get_app()
+
+
+class EngineTask(Task):
+    """Holds this process's job store and onnxruntime sessions, created on first use.
+
+    A task class is instantiated once per worker process, so the sessions are built after the
+    fork (never inherited through it) and reused by every later job.
+    """
+
+    _store = None
+    _engines = None
+
+    @property
+    def store(self):
+        if self._store is None:
+            from workers.jobstore import RedisJobStore
+            from workers.settings import get_settings
+
+            s = get_settings()
+            self._store = RedisJobStore(
+                s.redis_url, s.key_prefix, s.job_ttl_seconds, s.result_ttl_seconds
+            )
+        return self._store
+
+    @property
+    def engines(self) -> EngineCache:
+        if self._engines is None:
+            from workers.settings import get_settings
+
+            s = get_settings()
+            self._engines = EngineCache(s.model_dir, s.device)
+        return self._engines
+
+
+@app.task(name=INFERENCE_TASK, base=EngineTask, bind=True)
+def run_nowcast(self: EngineTask, job_id: str) -> str:
+    return run_job(job_id, self.store, self.engines)
