@@ -85,3 +85,128 @@ def bench_io(data: Path, repeat: int, as_json: bool) -> None:
     click.echo(f"{'case':<52} {'median s':>9} {'min s':>8} {'n':>3}")
     for row in rows:
         click.echo(f"{row['case']:<52} {row['median_s']:>9.3f} {row['min_s']:>8.3f} {row['n']:>3}")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    import numpy as np
+
+    return float(np.percentile(np.asarray(values), q))
+
+
+def _rv_frames(data: Path) -> list[tuple[str, bytes]]:
+    """The DE1200 RADVOR archive's members as 25 consecutive 5-minute DE1200 frames."""
+    from radar.sources import load
+
+    return [(b.name.rsplit(":", 1)[-1], b.data) for b in load(data / "dwd/dwd_utils/DE1200_RV2506151820.tar.bz2")]
+
+
+@command.command("service", help="Cache-hit throughput, fresh DE1200 nowcast latency, and pysteps.")
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_SHARED,
+              show_default=True, help="The shared data folder.")
+@click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Models to serve (default: NOWCAST_MODEL_DIR or the shipped models).")
+@click.option("--requests", "n_requests", default=200, show_default=True, help="Cache-hit requests.")
+@click.option("--fresh", default=3, show_default=True, help="Fresh 12-step nowcasts to time.")
+@click.option("--steps", default=12, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def bench_service(data: Path, model_dir: Path | None, n_requests: int, fresh: int, steps: int,
+                  as_json: bool) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    from models.baselines import pysteps_extrapolation
+    from radar.sequence import read_sequence
+    from radar.sources import Blob
+    from workers.registry import list_models
+    from workers.settings import get_settings
+
+    model_dir = model_dir or get_settings().model_dir
+    models = list_models(model_dir)
+    if not models:
+        raise click.ClickException(f"no models in {model_dir}")
+    model = next(iter(models.values()))
+    frames = _rv_frames(data)
+    t_in = model.t_in
+    if len(frames) < t_in + fresh:
+        raise click.ClickException("not enough sample frames for that many fresh runs")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "NOWCAST_REDIS_URL")}
+    env["NOWCAST_MODEL_DIR"] = str(model_dir)
+    server = subprocess.Popen([sys.executable, "-m", "nowcast", "serve", "--port", str(port),
+                              "--log-level", "warning"], env=env, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    rows: dict = {"model": model.name, "t_in": t_in, "steps": steps, "grid": "DE1200 1200x1100"}
+    try:
+        with httpx.Client(base_url=base, timeout=600) as client:
+            for _ in range(100):
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+
+            def run(window: list[tuple[str, bytes]]) -> tuple[str, float]:
+                start = time.perf_counter()
+                r = client.post("/nowcast", files=[("frames", f) for f in window],
+                                data={"steps": str(steps)})
+                r.raise_for_status()
+                job_id = r.json()["id"]
+                while (job := client.get(f"/jobs/{job_id}").json())["status"] not in ("succeeded", "failed"):
+                    time.sleep(0.05)
+                if job["status"] != "succeeded":
+                    raise click.ClickException(f"nowcast failed: {job['error']}")
+                client.get(f"/jobs/{job_id}/result").raise_for_status()
+                return job_id, time.perf_counter() - start
+
+            latencies = [run(frames[k : k + t_in])[1] for k in range(fresh)]
+            rows["fresh_nowcast_s"] = {"median": statistics.median(latencies), "min": min(latencies),
+                                       "n": fresh}
+            window = [("frames", f) for f in frames[:t_in]]
+            hits = []
+            start_all = time.perf_counter()
+            for _ in range(n_requests):
+                start = time.perf_counter()
+                r = client.post("/nowcast", files=window, data={"steps": str(steps)})
+                hits.append(time.perf_counter() - start)
+                if r.status_code != 200:
+                    raise click.ClickException(f"expected a cache hit, got {r.status_code}")
+            total = time.perf_counter() - start_all
+            rows["cache_hit"] = {"requests_per_s": n_requests / total, "p50_ms": _percentile(hits, 50) * 1e3,
+                                 "p99_ms": _percentile(hits, 99) * 1e3, "n": n_requests}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    # pysteps on the same frames, in this process, at the native grid
+    ds = read_sequence([Blob(n, b) for n, b in frames[: max(t_in, 3)]])
+    rain = ds["rainfall_rate"].values
+    times = []
+    for _ in range(fresh):
+        start = time.perf_counter()
+        pysteps_extrapolation(rain, steps)
+        times.append(time.perf_counter() - start)
+    rows["pysteps_lk_extrapolation_s"] = {"median": statistics.median(times), "min": min(times), "n": fresh}
+    rows["speed_ratio_pysteps_over_service"] = (rows["pysteps_lk_extrapolation_s"]["median"]
+                                                / rows["fresh_nowcast_s"]["median"])
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"model {rows['model']} (t_in {t_in}), {steps} steps on {rows['grid']}, embedded server")
+    f, c, p = rows["fresh_nowcast_s"], rows["cache_hit"], rows["pysteps_lk_extrapolation_s"]
+    click.echo(f"fresh nowcast, end to end (POST, poll, GET NetCDF): median {f['median']:.2f} s, "
+               f"min {f['min']:.2f} s (n={f['n']})")
+    click.echo(f"cache hits: {c['requests_per_s']:.1f} req/s, p50 {c['p50_ms']:.1f} ms, "
+               f"p99 {c['p99_ms']:.1f} ms (n={c['n']})")
+    click.echo(f"pysteps LK + semi-Lagrangian extrapolation, same frames: median {p['median']:.2f} s")
+    click.echo(f"pysteps / service time ratio: {rows['speed_ratio_pysteps_over_service']:.2f}"
+               " (> 1: the service is faster)")

@@ -60,3 +60,34 @@ def test_bench_io_reports_every_case(dwd_dir: Path, capsys) -> None:
         "RADOLAN RY 900x900" in c for c in cases
     )
     assert all(row["median_s"] > 0 for row in rows)
+
+
+def test_bench_service_smoke(dwd_dir: Path, tmp_path: Path, capsys) -> None:
+    """The service benchmark runs end to end (a persistence model; figures are not asserted)."""
+    import pytest
+
+    pytest.importorskip("onnx")
+    from tests.onnx_fixtures import persistence_model
+
+    persistence_model(tmp_path / "p.onnx")
+    code = main(
+        [
+            "bench",
+            "service",
+            "--data",
+            str(dwd_dir.parent),
+            "--model-dir",
+            str(tmp_path),
+            "--requests",
+            "5",
+            "--fresh",
+            "1",
+            "--steps",
+            "2",
+            "--json",
+        ]
+    )
+    assert code == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows["cache_hit"]["n"] == 5 and rows["fresh_nowcast_s"]["n"] == 1
+    assert rows["speed_ratio_pysteps_over_service"] > 0
