@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from models._pysteps import pysteps_module
+
 ZERO_DB = -15.0  # dB value of "no rain" (pysteps' usual zerovalue)
 RAIN_THRESHOLD = 0.1  # mm/h below which pysteps treats a pixel as dry
 
@@ -26,8 +28,8 @@ def persistence(frames: np.ndarray, steps: int) -> np.ndarray:
 
 
 def _motion(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from pysteps import motion
-    from pysteps.utils import transformation
+    motion = pysteps_module("pysteps.motion")
+    transformation = pysteps_module("pysteps.utils.transformation")
 
     db, _ = transformation.dB_transform(
         np.nan_to_num(frames[-3:], nan=0.0), threshold=RAIN_THRESHOLD, zerovalue=ZERO_DB
@@ -37,7 +39,7 @@ def _motion(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pysteps_extrapolation(frames: np.ndarray, steps: int) -> np.ndarray:
-    from pysteps import nowcasts
+    nowcasts = pysteps_module("pysteps.nowcasts")
 
     _, velocity = _motion(frames)
     last = np.nan_to_num(frames[-1], nan=0.0)
@@ -46,8 +48,8 @@ def pysteps_extrapolation(frames: np.ndarray, steps: int) -> np.ndarray:
 
 
 def pysteps_sprog(frames: np.ndarray, steps: int) -> np.ndarray:
-    from pysteps import nowcasts
-    from pysteps.utils import transformation
+    nowcasts = pysteps_module("pysteps.nowcasts")
+    transformation = pysteps_module("pysteps.utils.transformation")
 
     db, velocity = _motion(frames)
     if not (db > ZERO_DB).any():  # S-PROG needs some rain to decompose

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from models._pysteps import pysteps_module
 from radar.transforms import rain_to_pixel
 
 THRESHOLDS = (0.5, 1.0, 5.0, 10.0, 30.0)
@@ -64,20 +65,16 @@ class SkillScores:
         fss_threshold: float = 1.0,
         fss_scales: tuple[int, ...] = FSS_SCALES,
     ) -> None:
-        from pysteps.verification import detcatscores, spatialscores
-
-        self._cat = detcatscores
-        self._spatial = spatialscores
+        self._cat = pysteps_module("pysteps.verification.detcatscores")
+        self._spatial = pysteps_module("pysteps.verification.spatialscores")
         self.steps = steps
         self.cadence = cadence_minutes
         self.thresholds = thresholds
         self.fss_threshold = fss_threshold
         self.fss_scales = fss_scales
-        self.contabs = [
-            [detcatscores.det_cat_fct_init(t) for t in thresholds] for _ in range(steps)
-        ]
+        self.contabs = [[self._cat.det_cat_fct_init(t) for t in thresholds] for _ in range(steps)]
         self.fss = [
-            [spatialscores.fss_init(fss_threshold, s) for s in fss_scales] for _ in range(steps)
+            [self._spatial.fss_init(fss_threshold, s) for s in fss_scales] for _ in range(steps)
         ]
         self.abs_sum = np.zeros(steps)
         self.babs_sum = np.zeros(steps)

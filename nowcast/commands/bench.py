@@ -105,20 +105,35 @@ def _rv_frames(data: Path) -> list[tuple[str, bytes]]:
     """The DE1200 RADVOR archive's members as 25 consecutive 5-minute DE1200 frames."""
     from radar.sources import load
 
-    return [(b.name.rsplit(":", 1)[-1], b.data) for b in load(data / "dwd/dwd_utils/DE1200_RV2506151820.tar.bz2")]
+    return [
+        (b.name.rsplit(":", 1)[-1], b.data)
+        for b in load(data / "dwd/dwd_utils/DE1200_RV2506151820.tar.bz2")
+    ]
 
 
 @command.command("service", help="Cache-hit throughput, fresh DE1200 nowcast latency, and pysteps.")
-@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_SHARED,
-              show_default=True, help="The shared data folder.")
-@click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Models to serve (default: NOWCAST_MODEL_DIR or the shipped models).")
-@click.option("--requests", "n_requests", default=200, show_default=True, help="Cache-hit requests.")
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_SHARED,
+    show_default=True,
+    help="The shared data folder.",
+)
+@click.option(
+    "--model-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Models to serve (default: NOWCAST_MODEL_DIR or the shipped models).",
+)
+@click.option(
+    "--requests", "n_requests", default=200, show_default=True, help="Cache-hit requests."
+)
 @click.option("--fresh", default=3, show_default=True, help="Fresh 12-step nowcasts to time.")
 @click.option("--steps", default=12, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def bench_service(data: Path, model_dir: Path | None, n_requests: int, fresh: int, steps: int,
-                  as_json: bool) -> None:
+def bench_service(
+    data: Path, model_dir: Path | None, n_requests: int, fresh: int, steps: int, as_json: bool
+) -> None:
     import os
     import subprocess
     import sys
@@ -143,8 +158,11 @@ def bench_service(data: Path, model_dir: Path | None, n_requests: int, fresh: in
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "NOWCAST_REDIS_URL")}
     env["NOWCAST_MODEL_DIR"] = str(model_dir)
-    server = subprocess.Popen([sys.executable, "-m", "nowcast", "serve", "--port", str(port),
-                              "--log-level", "warning"], env=env, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "nowcast", "serve", "--port", str(port), "--log-level", "warning"],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     rows: dict = {"model": model.name, "t_in": t_in, "steps": steps, "grid": "DE1200 1200x1100"}
     try:
@@ -158,11 +176,15 @@ def bench_service(data: Path, model_dir: Path | None, n_requests: int, fresh: in
 
             def run(window: list[tuple[str, bytes]]) -> tuple[str, float]:
                 start = time.perf_counter()
-                r = client.post("/nowcast", files=[("frames", f) for f in window],
-                                data={"steps": str(steps)})
+                r = client.post(
+                    "/nowcast", files=[("frames", f) for f in window], data={"steps": str(steps)}
+                )
                 r.raise_for_status()
                 job_id = r.json()["id"]
-                while (job := client.get(f"/jobs/{job_id}").json())["status"] not in ("succeeded", "failed"):
+                while (job := client.get(f"/jobs/{job_id}").json())["status"] not in (
+                    "succeeded",
+                    "failed",
+                ):
                     time.sleep(0.05)
                 if job["status"] != "succeeded":
                     raise click.ClickException(f"nowcast failed: {job['error']}")
@@ -170,8 +192,11 @@ def bench_service(data: Path, model_dir: Path | None, n_requests: int, fresh: in
                 return job_id, time.perf_counter() - start
 
             latencies = [run(frames[k : k + t_in])[1] for k in range(fresh)]
-            rows["fresh_nowcast_s"] = {"median": statistics.median(latencies), "min": min(latencies),
-                                       "n": fresh}
+            rows["fresh_nowcast_s"] = {
+                "median": statistics.median(latencies),
+                "min": min(latencies),
+                "n": fresh,
+            }
             window = [("frames", f) for f in frames[:t_in]]
             hits = []
             start_all = time.perf_counter()
@@ -182,8 +207,12 @@ def bench_service(data: Path, model_dir: Path | None, n_requests: int, fresh: in
                 if r.status_code != 200:
                     raise click.ClickException(f"expected a cache hit, got {r.status_code}")
             total = time.perf_counter() - start_all
-            rows["cache_hit"] = {"requests_per_s": n_requests / total, "p50_ms": _percentile(hits, 50) * 1e3,
-                                 "p99_ms": _percentile(hits, 99) * 1e3, "n": n_requests}
+            rows["cache_hit"] = {
+                "requests_per_s": n_requests / total,
+                "p50_ms": _percentile(hits, 50) * 1e3,
+                "p99_ms": _percentile(hits, 99) * 1e3,
+                "n": n_requests,
+            }
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -195,18 +224,33 @@ def bench_service(data: Path, model_dir: Path | None, n_requests: int, fresh: in
         start = time.perf_counter()
         pysteps_extrapolation(rain, steps)
         times.append(time.perf_counter() - start)
-    rows["pysteps_lk_extrapolation_s"] = {"median": statistics.median(times), "min": min(times), "n": fresh}
-    rows["speed_ratio_pysteps_over_service"] = (rows["pysteps_lk_extrapolation_s"]["median"]
-                                                / rows["fresh_nowcast_s"]["median"])
+    rows["pysteps_lk_extrapolation_s"] = {
+        "median": statistics.median(times),
+        "min": min(times),
+        "n": fresh,
+    }
+    rows["speed_ratio_pysteps_over_service"] = (
+        rows["pysteps_lk_extrapolation_s"]["median"] / rows["fresh_nowcast_s"]["median"]
+    )
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"model {rows['model']} (t_in {t_in}), {steps} steps on {rows['grid']}, embedded server")
+    click.echo(
+        f"model {rows['model']} (t_in {t_in}), {steps} steps on {rows['grid']}, embedded server"
+    )
     f, c, p = rows["fresh_nowcast_s"], rows["cache_hit"], rows["pysteps_lk_extrapolation_s"]
-    click.echo(f"fresh nowcast, end to end (POST, poll, GET NetCDF): median {f['median']:.2f} s, "
-               f"min {f['min']:.2f} s (n={f['n']})")
-    click.echo(f"cache hits: {c['requests_per_s']:.1f} req/s, p50 {c['p50_ms']:.1f} ms, "
-               f"p99 {c['p99_ms']:.1f} ms (n={c['n']})")
-    click.echo(f"pysteps LK + semi-Lagrangian extrapolation, same frames: median {p['median']:.2f} s")
-    click.echo(f"pysteps / service time ratio: {rows['speed_ratio_pysteps_over_service']:.2f}"
-               " (> 1: the service is faster)")
+    click.echo(
+        f"fresh nowcast, end to end (POST, poll, GET NetCDF): median {f['median']:.2f} s, "
+        f"min {f['min']:.2f} s (n={f['n']})"
+    )
+    click.echo(
+        f"cache hits: {c['requests_per_s']:.1f} req/s, p50 {c['p50_ms']:.1f} ms, "
+        f"p99 {c['p99_ms']:.1f} ms (n={c['n']})"
+    )
+    click.echo(
+        f"pysteps LK + semi-Lagrangian extrapolation, same frames: median {p['median']:.2f} s"
+    )
+    click.echo(
+        f"pysteps / service time ratio: {rows['speed_ratio_pysteps_over_service']:.2f}"
+        " (> 1: the service is faster)"
+    )

@@ -31,8 +31,12 @@ def docker_engine() -> bool:
 
 def test_valid_against_compose_spec(compose: dict) -> None:
     if docker_engine():
-        proc = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "config", "-q"],
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            ["docker", "compose", "-f", str(COMPOSE), "config", "-q"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode == 0, proc.stderr
         return
     jsonschema = pytest.importorskip("jsonschema")
