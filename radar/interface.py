@@ -13,7 +13,14 @@ radolan         radolan-binary, binary, bin       RADOLAN binary composites, RAD
 odim            odim-h5, odim_h5, hdf5, h5        ODIM_H5 composites (DE1200)
 netcdf          cf-netcdf, nc                     CF-NetCDF sequences (ours, pysteps')
 radolan-ascii   asc, ascii                        RADOLAN ASCII grids (RW_...asc)
+knmi-hdf5       knmi, knmi-pcp-na                 KNMI HDF5 composites (training data)
+mch-gif         mch, meteoswiss, gif              MeteoSwiss AQC/CPC GIF (training data)
+fmi-pgm         fmi, pgm                          FMI PGM composites (training data)
+bom-rf3         bom, rainfields3, rf3             BoM Rainfields3 netCDF (training data)
 ==============  ================================  ====================================
+
+The non-DWD readers live in :mod:`radar.foreign`; they are detected before the generic
+ODIM/NetCDF checks because KNMI and BoM files are HDF5/netCDF too.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from collections.abc import Callable
 import xarray as xr
 
 from radar.exceptions import FormatError
+from radar.foreign import FOREIGN_ALIASES, FOREIGN_READERS, detect_foreign
 from radar.netcdf import is_netcdf, read_netcdf
 from radar.odim import is_odim, read_odim
 from radar.radolan import is_radolan, read_radolan
@@ -36,6 +44,7 @@ _readers: dict[str, Reader] = {
     "odim": read_odim,
     "netcdf": read_netcdf,
     "radolan-ascii": read_radolan_ascii,
+    **FOREIGN_READERS,
 }
 _aliases: dict[str, str] = {
     "radolan-binary": "radolan",
@@ -49,6 +58,7 @@ _aliases: dict[str, str] = {
     "nc": "netcdf",
     "asc": "radolan-ascii",
     "ascii": "radolan-ascii",
+    **FOREIGN_ALIASES,
 }
 
 
@@ -77,6 +87,9 @@ def detect_format(data: bytes, name: str = "<bytes>") -> str:
         raise FormatError(f"{name}: empty file")
     if is_radolan(data):
         return "radolan"
+    foreign = detect_foreign(data, name)
+    if foreign:
+        return foreign
     if is_odim(data):
         return "odim"
     if is_netcdf(data):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from radar.foreign import FOREIGN_READERS
 from radar.interface import detect_format, get_reader, reader_names
 from radar.netcdf import read_netcdf, write_netcdf
 from radar.odim import read_odim
@@ -17,6 +18,7 @@ EXPECTED = {
     "odim": read_odim,
     "netcdf": read_netcdf,
     "radolan-ascii": read_radolan_ascii,
+    **FOREIGN_READERS,
 }
 
 
@@ -44,3 +46,19 @@ def test_detect_format_from_content() -> None:
 
     assert detect_format(radolan_bytes("RY", np.zeros((4, 4), np.uint16))) == "radolan"
     assert detect_format(write_netcdf(synthetic_sequence(frames=1, height=8, width=8))) == "netcdf"
+
+
+def test_training_archives_are_detected_by_the_registry(data_dir) -> None:
+    """Each foreign archive of ../shared is told apart from ODIM/NetCDF by its content."""
+    from radar.sources import load
+
+    radar = data_dir / "pysteps-data" / "radar"
+    samples = {
+        "knmi-hdf5": next((radar / "KNMI").rglob("*.h5")),
+        "mch-gif": next((radar / "mch").rglob("*.gif")),
+        "fmi-pgm": next((radar / "fmi").rglob("*.pgm*")),
+        "bom-rf3": next((radar / "bom").rglob("*.nc")),
+    }
+    for expected, path in samples.items():
+        blob = load(path)[0]
+        assert detect_format(blob.data, blob.name) == expected, path

@@ -1,0 +1,126 @@
+"""ONNX export of a trained network (DESIGN.md §4) and the parity check that guards it.
+
+The exported graph is inference only: ``frames`` [batch, t_in, 1, H, W] -> ``forecast``
+[batch, t_out, 1, H, W] in pixel space, the rollout unrolled, batch/H/W dynamic. Workers read
+everything else from ``metadata_props`` and never need torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.network import Nowcaster
+from radar.transforms import PIXEL_TRANSFORM
+
+OPSET = 17
+METADATA_VERSION = "1"
+
+
+class _Forecast(nn.Module):
+    def __init__(self, model: Nowcaster) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.model.forecast(frames)
+
+
+def metadata(model: Nowcaster, **extra) -> dict[str, str]:
+    """The ``metadata_props`` of DESIGN.md §4; ``extra`` (training data, validation scores,
+    version, ...) is JSON-encoded when not a string."""
+    cfg = model.config
+    meta = {
+        "name": cfg.name,
+        "arch": cfg.arch,
+        "multiscale": str(cfg.multiscale).lower(),
+        "t_in": str(cfg.t_in),
+        "t_out": str(cfg.t_out),
+        "cadence_minutes": str(cfg.cadence_minutes),
+        "resolution_m": str(cfg.resolution_m),
+        "transform": PIXEL_TRANSFORM,
+        "stride": str(model.stride),
+        "patch": str(cfg.patch),
+        "hidden": str(cfg.hidden),
+        "config": json.dumps(cfg.to_dict()),
+        "metadata_version": METADATA_VERSION,
+        "training_data": "",
+        "validation_scores": "{}",
+        "version": "0",
+    }
+    for key, value in extra.items():
+        meta[key] = value if isinstance(value, str) else json.dumps(value)
+    return meta
+
+
+def export_onnx(
+    model: Nowcaster,
+    path: str | os.PathLike,
+    meta: dict[str, str] | None = None,
+    sample_size: int | None = None,
+) -> Path:
+    """Write ``model`` as ONNX with dynamic batch, H and W, and its metadata."""
+    import onnx
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval().cpu()
+    size = sample_size or 4 * model.stride
+    dummy = torch.rand(1, model.config.t_in, 1, size, size)
+    dims = {0: "batch", 3: "H", 4: "W"}
+    tmp = path.with_suffix(".tmp.onnx")
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer and deprecation chatter
+        torch.onnx.export(
+            _Forecast(model),
+            (dummy,),
+            str(tmp),
+            dynamo=False,
+            input_names=["frames"],
+            output_names=["forecast"],
+            dynamic_axes={"frames": dims, "forecast": dims},
+            opset_version=OPSET,
+        )
+    proto = onnx.load(str(tmp))
+    del proto.metadata_props[:]
+    for key, value in (meta or metadata(model)).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+def parity(
+    model: Nowcaster,
+    path: str | os.PathLike,
+    sizes: tuple[tuple[int, int], ...] | None = None,
+    batches: tuple[int, ...] = (1, 2),
+    seed: int = 0,
+) -> float:
+    """Largest |onnxruntime - torch eager| in pixel space over random inputs of several sizes and
+    batch sizes (CPU provider)."""
+    import onnxruntime as ort
+
+    s = model.stride
+    sizes = sizes or ((4 * s, 4 * s), (6 * s, 3 * s))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    gen = torch.Generator().manual_seed(seed)
+    model = model.eval().cpu()
+    worst = 0.0
+    for h, w in sizes:
+        for b in batches:
+            frames = torch.rand(b, model.config.t_in, 1, h, w, generator=gen)
+            with torch.no_grad():
+                ref = model.forecast(frames).numpy()
+            got = session.run(["forecast"], {"frames": frames.numpy()})[0]
+            if got.shape != ref.shape:
+                raise AssertionError(f"ONNX output {got.shape} != torch {ref.shape}")
+            worst = max(worst, float(np.abs(got - ref).max()))
+    return worst

@@ -1,0 +1,121 @@
+"""Every registry variant: ONNX parity, the MS wiring facts, and that each one learns."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+import torch.nn.functional as F  # noqa: E402
+
+from models.cells import CELLS  # noqa: E402
+from models.export import export_onnx, parity  # noqa: E402
+from models.registry import VARIANTS, build, flat_twin, ms_twin  # noqa: E402
+from models.stack import MS_SCALES  # noqa: E402
+
+TINY = {"hidden": 8, "patch": 2, "t_in": 2, "t_out": 3}
+MS_VARIANTS = [n for n, (_, ms) in VARIANTS.items() if ms]
+
+
+def test_registry_has_a_flat_and_an_ms_variant_per_cell():
+    assert len(VARIANTS) == 2 * len(CELLS)
+    for cell in CELLS:
+        assert VARIANTS[cell] == (cell, False)
+        assert VARIANTS[ms_twin(cell)] == (cell, True)
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_onnx_agrees_with_torch_at_two_sizes_and_two_batch_sizes(name, tmp_path):
+    torch.manual_seed(0)
+    model = build(name, **TINY)
+    path = export_onnx(model, tmp_path / f"{name}.onnx")
+    s = model.stride
+    worst = parity(model, path, sizes=((4 * s, 4 * s), (6 * s, 3 * s)), batches=(1, 3))
+    assert worst < 1e-4
+
+
+@pytest.mark.parametrize("name", MS_VARIANTS)
+def test_ms_adds_no_parameters_to_its_flat_twin(name):
+    ms = build(name, hidden=16)
+    flat = build(flat_twin(name), hidden=16)
+    assert sum(p.numel() for p in ms.parameters()) == sum(p.numel() for p in flat.parameters())
+
+
+@pytest.mark.parametrize("name", MS_VARIANTS)
+def test_layer_states_live_at_h_h2_h4_h4_h2_h(name):
+    model = build(name, hidden=8)
+    x = torch.zeros(2, 8, 24, 40)
+    state = model.stack.init_state(x)
+    for layer, scale in zip(state.layers, MS_SCALES, strict=True):
+        assert layer["h"].shape == (2, 8, 24 // scale, 40 // scale)
+    flat = build(flat_twin(name), hidden=8).stack.init_state(x)
+    assert all(layer["h"].shape == (2, 8, 24, 40) for layer in flat.layers)
+
+
+def test_decoder_layers_add_the_encoder_side_hidden_states():
+    model = build("ms-convlstm", hidden=8).eval()
+    inputs, outputs = {}, {}
+
+    def record(i):
+        def hook(module, args, out):
+            inputs[i], outputs[i] = args[0], out.h
+
+        return hook
+
+    for i, cell in enumerate(model.stack.cells):
+        cell.register_forward_hook(record(i))
+    with torch.no_grad():
+        model.step(torch.rand(1, 1, 16, 16))
+
+    def up(t, like):
+        return F.interpolate(t, size=like.shape[-2:], mode="bilinear", align_corners=False)
+
+    torch.testing.assert_close(inputs[1], F.max_pool2d(outputs[0], 2))
+    torch.testing.assert_close(inputs[2], F.max_pool2d(outputs[1], 2))
+    torch.testing.assert_close(inputs[3], outputs[2])  # no skip at the bottleneck
+    torch.testing.assert_close(inputs[4], up(outputs[3], outputs[1]) + outputs[1])
+    torch.testing.assert_close(inputs[5], up(outputs[4], outputs[0]) + outputs[0])
+
+
+def test_sizes_that_are_not_multiples_of_the_stride_are_refused():
+    model = build("ms-convlstm", hidden=4, patch=2)
+    assert model.stride == 8
+    with pytest.raises(ValueError, match="stride 8"):
+        model.forecast(torch.rand(1, 5, 1, 16, 20))
+
+
+def moving_blob(batch: int, steps: int, size: int = 16) -> torch.Tensor:
+    """A Gaussian blob moving one pixel per step, from random starts (pixel space)."""
+    gen = torch.Generator().manual_seed(1)
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    out = torch.zeros(batch, steps, 1, size, size)
+    for b in range(batch):
+        y0, x0 = torch.randint(3, size - 3 - steps, (2,), generator=gen).tolist()
+        for t in range(steps):
+            r2 = (yy - y0 - t) ** 2 + (xx - x0 - t) ** 2
+            out[b, t, 0] = 0.8 * torch.exp(-r2 / 4.0)
+    return out
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_each_variant_learns_a_moving_blob(name):
+    torch.manual_seed(0)
+    model = build(name, hidden=8, patch=1, t_in=2, t_out=2)
+    seq = moving_blob(batch=4, steps=4)
+    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
+
+    def loss_now() -> float:
+        with torch.no_grad():
+            preds, _ = model(seq)
+        return float(F.mse_loss(preds, seq[:, 1:]))
+
+    before = loss_now()
+    for _ in range(40):
+        preds, extra = model(seq)
+        loss = F.mse_loss(preds, seq[:, 1:]) + 0.01 * extra
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss_now() < 0.5 * before
