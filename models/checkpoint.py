@@ -30,7 +30,7 @@ def save_checkpoint(path: str | os.PathLike, model: Nowcaster, **state) -> Path:
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     try:
         payload = torch.load(Path(path), map_location=map_location, weights_only=False)
-    except (OSError, RuntimeError, EOFError, ValueError) as exc:
+    except Exception as exc:  # pickle, zip and torch errors all mean "not a checkpoint"
         raise RadarError(f"{path}: not a readable checkpoint ({exc})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise RadarError(f"{path}: not an ms-nowcast checkpoint")

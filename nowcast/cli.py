@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, str] = {
     "predict": "Nowcast from radar files without a server.",
     "serve": "Run the HTTP API (embedded default without REDIS_URL).",
     "worker": "Run a Celery worker (needs REDIS_URL).",
+    "train": "Train a model on radar archives (= python workers/train_job.py).",
     "export": "Export a training checkpoint to ONNX, with a parity check.",
     "evaluate": "Score a model (ONNX) and the baselines per lead time.",
     "bench": "Speed and memory figures (io, models, service).",
@@ -54,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     from radar.exceptions import RadarError
 
     try:
-        cli.main(args=argv, prog_name="nowcast", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="nowcast", standalone_mode=False)
+        if isinstance(code, int):  # click returns the code of an Exit raised in a command
+            return code
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:

@@ -79,8 +79,13 @@ def describe(blob: Blob) -> FrameInfo:
         header = parse_header(blob.data, blob.name)
         lead = int(header.get("predictiontime", 0) or 0)
         when = pd.Timestamp(header["datetime"]) + pd.Timedelta(minutes=lead)
-        return FrameInfo(blob.name, fmt, header["producttype"], (when,),
-                         (int(header["nrow"]), int(header["ncol"])))
+        return FrameInfo(
+            blob.name,
+            fmt,
+            header["producttype"],
+            (when,),
+            (int(header["nrow"]), int(header["ncol"])),
+        )
     if fmt == "odim":
         return _odim(blob)
     if fmt == "netcdf":
@@ -89,6 +94,10 @@ def describe(blob: Blob) -> FrameInfo:
     from radar.interface import read_blob
 
     ds = read_blob(blob, fmt)
-    return FrameInfo(blob.name, fmt, ds.attrs.get("source_product", fmt),
-                     tuple(pd.Timestamp(t) for t in ds["time"].values),
-                     (int(ds.sizes["y"]), int(ds.sizes["x"])))
+    return FrameInfo(
+        blob.name,
+        fmt,
+        ds.attrs.get("source_product", fmt),
+        tuple(pd.Timestamp(t) for t in ds["time"].values),
+        (int(ds.sizes["y"]), int(ds.sizes["x"])),
+    )
