@@ -331,14 +331,16 @@ def _progress(total: int, initial: int, desc: str, enabled: bool):
 
 def train(cfg: TrainConfig, report: Callable[[dict], None] | None = None) -> Path | None:
     """Train (or resume) the run in ``cfg.out``; returns the exported ONNX path (rank 0)."""
+    if not cfg.data and not cfg.synthetic:
+        raise ValueError("no training data: give --data archives and/or --synthetic N")
+    if cfg.model not in VARIANTS:
+        raise ValueError(f"unknown model {cfg.model!r}; known: {', '.join(VARIANTS)}")
     dist_info = init_distributed(cfg.device)
     device = choose_device(cfg.device, dist_info.local_rank)
     run = Path(cfg.out)
     if dist_info.main:
         run.mkdir(parents=True, exist_ok=True)
         (run / "config.json").write_text(cfg.to_json())
-    if cfg.model not in VARIANTS:
-        raise ValueError(f"unknown model {cfg.model!r}; known: {', '.join(VARIANTS)}")
 
     splits = prepare_data(cfg, run if dist_info.main else None)
     length = cfg.t_in + cfg.t_out

@@ -67,18 +67,24 @@ def test_help_documents_every_option():
         assert action.option_strings[0] in out, action.option_strings
 
 
-def test_bad_options_are_one_clear_error():
+def test_bad_options_are_one_clear_error(tmp_path):
     res = subprocess.run(
         [sys.executable, str(SCRIPT), "--out", "x", "--split", "0.5,0.1"],
         capture_output=True,
         text=True,
         env=env(),
+        cwd=tmp_path,
     )
     assert res.returncode == 2 and "--split" in res.stderr
     res = subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", "x"], capture_output=True, text=True, env=env()
+        [sys.executable, str(SCRIPT), "--out", "x"],
+        capture_output=True,
+        text=True,
+        env=env(),
+        cwd=tmp_path,
     )
     assert res.returncode == 2 and "no training data" in res.stderr
+    assert not (tmp_path / "x").exists()  # nothing is written for a run that cannot start
     assert "Traceback" not in res.stderr
 
 
