@@ -254,3 +254,77 @@ def bench_service(
         f"pysteps / service time ratio: {rows['speed_ratio_pysteps_over_service']:.2f}"
         " (> 1: the service is faster)"
     )
+
+
+@command.command("models", help="Parameters, MACs, training memory and ORT time of the variants.")
+@click.option("--variants", default=None, help="Comma-separated variants (default: all 18).")
+@click.option("--size", default=128, show_default=True, help="Frame size (pixels, square).")
+@click.option("--hidden", default=64, show_default=True, help="Channels per layer.")
+@click.option("--patch", default=1, show_default=True, help="Space-to-depth patch.")
+@click.option("--t-in", default=5, show_default=True)
+@click.option("--t-out", default=5, show_default=True)
+@click.option("--no-memory", is_flag=True, help="Skip the training-step memory measurement.")
+@click.option("--no-ort", is_flag=True, help="Skip the onnxruntime timing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def bench_models(
+    variants: str | None,
+    size: int,
+    hidden: int,
+    patch: int,
+    t_in: int,
+    t_out: int,
+    no_memory: bool,
+    no_ort: bool,
+    as_json: bool,
+) -> None:
+    from models import profile
+    from models.registry import VARIANTS, flat_twin
+
+    names = variants.split(",") if variants else list(VARIANTS)
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise click.ClickException(f"unknown variant {unknown[0]!r}; known: {', '.join(VARIANTS)}")
+    config = {"hidden": hidden, "patch": patch, "t_in": t_in, "t_out": t_out}
+    rows: dict[str, dict] = {}
+    for name in names:
+        click.echo(f"measuring {name} ...", err=True)
+        row = {
+            "variant": name,
+            "params_M": profile.parameters(name, **config) / 1e6,
+            "GMACs": profile.macs(name, size, **config) / 1e9,
+        }
+        if not no_memory:
+            row["train_step_MB"] = profile.train_step_memory(name, size, **config) / 2**20
+        if not no_ort:
+            row["ort_s"] = profile.ort_seconds(name, size, **config)
+        rows[name] = row
+    for name, row in rows.items():
+        flat = rows.get(flat_twin(name))
+        if VARIANTS[name][1] and flat:
+            row["MACs_ms/flat"] = row["GMACs"] / flat["GMACs"]
+            if "train_step_MB" in row:
+                row["memory_ms/flat"] = row["train_step_MB"] / flat["train_step_MB"]
+    if as_json:
+        click.echo(json.dumps(list(rows.values()), indent=2))
+        return
+    cols = [
+        "variant",
+        "params_M",
+        "GMACs",
+        "MACs_ms/flat",
+        "train_step_MB",
+        "memory_ms/flat",
+        "ort_s",
+    ]
+    cols = [c for c in cols if any(c in r for r in rows.values())]
+    click.echo(
+        f"# {size}x{size}, {t_in} -> {t_out} frames, hidden {hidden}, patch {patch}, batch 1, CPU"
+    )
+    click.echo("| " + " | ".join(cols) + " |")
+    click.echo("|" + "---|" * len(cols))
+    for row in rows.values():
+        cells = []
+        for c in cols:
+            v = row.get(c, "")
+            cells.append(f"{v:.3f}" if isinstance(v, float) else str(v))
+        click.echo("| " + " | ".join(cells) + " |")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from nowcast.cli import main
 
 
@@ -91,3 +93,28 @@ def test_bench_service_smoke(dwd_dir: Path, tmp_path: Path, capsys) -> None:
     rows = json.loads(capsys.readouterr().out)
     assert rows["cache_hit"]["n"] == 5 and rows["fresh_nowcast_s"]["n"] == 1
     assert rows["speed_ratio_pysteps_over_service"] > 0
+
+
+def test_bench_models_prints_the_cost_table(capsys):
+    pytest.importorskip("torch")
+    code = main(
+        [
+            "bench",
+            "models",
+            "--variants",
+            "convlstm,ms-convlstm",
+            "--no-memory",
+            "--no-ort",
+            "--size",
+            "64",
+        ]
+    )
+    assert code == 0
+    rows = {
+        line.split("|")[1].strip(): line
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("| ") and "variant" not in line
+    }
+    assert set(rows) == {"convlstm", "ms-convlstm"}
+    ratio = float(rows["ms-convlstm"].split("|")[4])
+    assert ratio == pytest.approx(0.4375, abs=0.003)

@@ -119,3 +119,14 @@ def test_each_variant_learns_a_moving_blob(name):
         loss.backward()
         opt.step()
     assert loss_now() < 0.5 * before
+
+
+def test_macs_match_the_papers_count_and_ms_costs_0_4375_of_flat():
+    from models.profile import macs
+
+    # REFERENCE.md §2: ConvLSTM, Germany setting (124x124, 5 -> 5, 9 steps): 244.9 / 107.3 G
+    assert macs("convlstm", 124) / 1e9 == pytest.approx(244.9, rel=0.002)
+    assert macs("ms-convlstm", 124) / 1e9 == pytest.approx(107.3, rel=0.002)
+    pyramid = (1 + 1 / 4 + 1 / 16 + 1 / 16 + 1 / 4 + 1) / 6
+    for flat, ms in (("convlstm", "ms-convlstm"), ("mk-lstm", "ms-lstm")):
+        assert macs(ms, 128) / macs(flat, 128) == pytest.approx(pyramid, abs=0.002)
