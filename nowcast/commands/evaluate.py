@@ -7,14 +7,17 @@ from pathlib import Path
 import click
 
 
-@click.command("evaluate", help="Score a model (ONNX) and the baselines per lead time.")
+@click.command(
+    "evaluate", help="Score models (ONNX or checkpoints) and the baselines per lead time."
+)
 @click.argument("data", nargs=-1, required=True)
 @click.option(
     "--model",
     "models",
     multiple=True,
     type=click.Path(exists=True, dir_okay=False),
-    help="ONNX model file(s); repeat for several. Without it, only the baselines.",
+    help="ONNX model or training checkpoint (.pt, exported with a parity check); repeat for "
+    "several. Without it, only the baselines.",
 )
 @click.option(
     "--baselines",
@@ -48,6 +51,8 @@ def command(data, models, baselines, t_in, steps, cadence, stride, max_windows, 
         )
     methods = {}
     for path in models:
+        if not str(path).endswith(".onnx"):
+            path = _export_checkpoint(path, steps, output)
         name, method = onnx_method(path)
         methods[name] = method
     methods.update({name: baseline_method(name) for name in names})
@@ -74,3 +79,17 @@ def command(data, models, baselines, t_in, steps, cadence, stride, max_windows, 
     )
     click.echo(format_table(results))
     click.echo(f"wrote {files['json']}, {files['plot']}", err=True)
+
+
+def _export_checkpoint(path: str, steps: int, output: Path) -> Path:
+    """A checkpoint becomes an ONNX graph that emits ``steps`` frames (parity-checked)."""
+    from models.checkpoint import model_from_checkpoint
+    from models.export import export_onnx, parity
+
+    model = model_from_checkpoint(path)
+    model.config.t_out = steps
+    onnx_path = export_onnx(model, output / f"{Path(path).stem}.onnx")
+    worst = parity(model, onnx_path)
+    if worst > 1e-4:
+        raise click.ClickException(f"{path}: ONNX parity check failed ({worst:.1e})")
+    return onnx_path

@@ -89,3 +89,36 @@ def test_evaluate_command(tmp_path: Path, capsys) -> None:
     assert "pysteps-extrapolation" in out and "CSI at 1 mm/h per lead time" in out
     assert (tmp_path / "ev" / "skill.png").exists()
     assert main(["evaluate", str(tmp_path / "seq.nc"), "--baselines", "magic"]) == 1
+
+
+def test_evaluate_scores_a_training_checkpoint(tmp_path: Path, capsys) -> None:
+    torch = pytest.importorskip("torch")
+    from models.checkpoint import save_checkpoint
+    from models.registry import build
+
+    torch.manual_seed(0)
+    model = build("ms-convlstm", hidden=4, patch=2, t_in=4, t_out=2)
+    model.config.name = "tiny-ckpt"
+    save_checkpoint(tmp_path / "tiny.pt", model)
+    write_netcdf(moving_rain(12), tmp_path / "seq.nc")
+    code = main(
+        [
+            "evaluate",
+            str(tmp_path / "seq.nc"),
+            "--model",
+            str(tmp_path / "tiny.pt"),
+            "--steps",
+            "3",
+            "--stride",
+            "4",
+            "--baselines",
+            "persistence",
+            "-o",
+            str(tmp_path / "ev"),
+        ]
+    )
+    assert code == 0
+    scores = json.loads((tmp_path / "ev" / "scores.json").read_text())
+    methods = scores["methods"] if "methods" in scores else scores
+    assert "tiny-ckpt" in methods and "persistence" in methods
+    assert (tmp_path / "ev" / "tiny.onnx").exists()  # exported with 3 steps for the scoring
