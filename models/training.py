@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from models.data import PixelSequence, WindowDataset, load_sequences, split_sequences
 from models.export import export_onnx, metadata, parity
+from models.metrics import BALANCE_EDGES, BALANCE_WEIGHTS
 from models.network import Nowcaster
 from models.registry import VARIANTS, build
 from radar.transforms import rain_to_pixel
@@ -69,6 +70,7 @@ class TrainConfig:
     items_per_epoch: int = 512
     lr: float = 3e-4
     lr_schedule: str = "constant"
+    loss: str = "mse+mae"
     sampling: str = "auto"  # linear | reverse | none | auto (reverse for predrnn-v2)
     decouple_weight: float = 0.01
     augment: bool = True
@@ -234,10 +236,29 @@ def prepare_data(cfg: TrainConfig, run: Path) -> dict[str, list[PixelSequence]]:
 # recipe
 
 
-def sequence_loss(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-    """MSE + MAE summed over pixels, averaged over time and batch (REFERENCE.md §4)."""
+LOSSES = ("mse+mae", "balanced")
+
+
+def balance_weights(truth: torch.Tensor) -> torch.Tensor:
+    """The B-MSE weights of :mod:`models.metrics` (1, 2, 5, 10, 30 by observed rate), for pixels."""
+    edges = torch.as_tensor(rain_to_pixel(np.asarray(BALANCE_EDGES)), dtype=truth.dtype)
+    weights = torch.as_tensor(BALANCE_WEIGHTS, dtype=truth.dtype, device=truth.device)
+    return weights[torch.bucketize(truth, edges.to(truth.device), right=True)]
+
+
+def sequence_loss(pred: torch.Tensor, truth: torch.Tensor, kind: str = "mse+mae") -> torch.Tensor:
+    """MSE + MAE summed over pixels, averaged over time and batch (REFERENCE.md §4).
+
+    ``balanced`` weighs each pixel by its observed rate as B-MSE/B-MAE do, a knob against the
+    MSE-trained network's habit of washing out heavy rain.
+    """
     diff = pred - truth
-    return (diff.pow(2) + diff.abs()).flatten(2).sum(2).mean()
+    err = diff.pow(2) + diff.abs()
+    if kind == "balanced":
+        err = err * balance_weights(truth)
+    elif kind != "mse+mae":
+        raise ValueError(f"unknown loss {kind!r}; known: {', '.join(LOSSES)}")
+    return err.flatten(2).sum(2).mean()
 
 
 def truth_mask(
@@ -283,7 +304,7 @@ def validate(model: Nowcaster, loader, cfg: TrainConfig, device: torch.device) -
         pred = model.forecast(seq[:, : cfg.t_in], steps=cfg.t_out)
         truth = seq[:, cfg.t_in :]
         b = seq.shape[0]
-        totals["loss"] += float(sequence_loss(pred, truth)) * b
+        totals["loss"] += float(sequence_loss(pred, truth, cfg.loss)) * b
         totals["mse"] += float(F.mse_loss(pred, truth)) * b
         totals["mae"] += float(F.l1_loss(pred, truth)) * b
         p, o = pred >= wet, truth >= wet
@@ -456,7 +477,7 @@ def train(cfg: TrainConfig, report: Callable[[dict], None] | None = None) -> Pat
                 group["lr"] = learning_rate(cfg, state["step"], total_steps)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                 pred, extra = net(seq, mask)
-                loss = sequence_loss(pred.float(), seq[:, 1:])
+                loss = sequence_loss(pred.float(), seq[:, 1:], cfg.loss)
                 if model.adapter is not None:
                     loss = loss + cfg.decouple_weight * extra
             optimizer.zero_grad(set_to_none=True)

@@ -158,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="learning-rate schedule over the run",
     )
     o.add_argument(
+        "--loss",
+        choices=("mse+mae", "balanced"),
+        default="mse+mae",
+        help="the papers' MSE + MAE, or the same weighted by observed rate as B-MSE "
+        "(1, 2, 5, 10, 30 at 2, 5, 10, 30 mm/h)",
+    )
+    o.add_argument(
         "--sampling",
         choices=("auto", "linear", "reverse", "none"),
         default="auto",
@@ -252,6 +259,7 @@ def main(argv: list[str] | None = None) -> Path | None:
         items_per_epoch=args.items_per_epoch,
         lr=args.lr,
         lr_schedule=args.lr_schedule,
+        loss=args.loss,
         sampling=args.sampling,
         decouple_weight=args.decouple_weight,
         augment=args.augment,
