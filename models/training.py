@@ -243,7 +243,7 @@ def balance_weights(truth: torch.Tensor) -> torch.Tensor:
     """The B-MSE weights of :mod:`models.metrics` (1, 2, 5, 10, 30 by observed rate), for pixels."""
     edges = torch.as_tensor(rain_to_pixel(np.asarray(BALANCE_EDGES)), dtype=truth.dtype)
     weights = torch.as_tensor(BALANCE_WEIGHTS, dtype=truth.dtype, device=truth.device)
-    return weights[torch.bucketize(truth, edges.to(truth.device), right=True)]
+    return weights[torch.bucketize(truth.contiguous(), edges.to(truth.device), right=True)]
 
 
 def sequence_loss(pred: torch.Tensor, truth: torch.Tensor, kind: str = "mse+mae") -> torch.Tensor:

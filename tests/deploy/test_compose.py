@@ -96,3 +96,11 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     for name in Settings.model_fields:
         assert f"NOWCAST_{name.upper()}" in readme or name == "redis_url", name
     assert "REDIS_URL" in readme
+
+
+def test_the_trainer_command_is_accepted_by_train_job():
+    pytest.importorskip("torch")
+    from workers.train_job import build_parser
+
+    args = build_parser().parse_args(compose()["services"]["trainer"]["command"])
+    assert args.model_dir == "/app/models/shipped" and args.data == ["/data"]
