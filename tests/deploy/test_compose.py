@@ -98,9 +98,9 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     assert "REDIS_URL" in readme
 
 
-def test_the_trainer_command_is_accepted_by_train_job():
+def test_the_trainer_command_is_accepted_by_train_job(compose: dict):
     pytest.importorskip("torch")
     from workers.train_job import build_parser
 
-    args = build_parser().parse_args(compose()["services"]["trainer"]["command"])
+    args = build_parser().parse_args(compose["services"]["trainer"]["command"])
     assert args.model_dir == "/app/models/shipped" and args.data == ["/data"]
