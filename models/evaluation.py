@@ -145,3 +145,66 @@ def save_results(
         "table": folder / "scores.txt",
         "plot": plot_skill(results, folder / "skill.png", (meta or {}).get("title", "")),
     }
+
+
+def plot_case(
+    windows: Windows,
+    methods: dict[str, Method],
+    t_in: int,
+    leads: tuple[int, ...],
+    path: str | Path,
+    index: int | None = None,
+) -> Path:
+    """Forecast maps of one window (by default the wettest): observed and every method at
+    ``leads`` (frames after the last input), on a logarithmic rain-rate scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    steps = max(leads)
+    if index is None:  # the window with the most rain at its last lead
+        wet = []
+        for i in range(len(windows)):
+            frame = windows.dataset(i)["rainfall_rate"].values[t_in + steps - 1]
+            wet.append(float((np.nan_to_num(frame) >= 1.0).mean()))
+        index = int(np.argmax(wet))
+    ds = windows.dataset(index)
+    inputs = ds.isel(time=slice(0, t_in))
+    observed = ds["rainfall_rate"].values[t_in : t_in + steps]
+    rows = {"observed": observed}
+    rows.update({name: method(inputs, steps) for name, method in methods.items()})
+    cadence = float((ds["time"].values[1] - ds["time"].values[0]) / np.timedelta64(1, "m"))
+    norm = LogNorm(0.1, 100)
+    fig, axes = plt.subplots(
+        len(rows),
+        len(leads) + 1,
+        figsize=(2.6 * (len(leads) + 1), 2.4 * len(rows)),
+        constrained_layout=True,
+        squeeze=False,
+    )
+    last_input = np.ma.masked_less(inputs["rainfall_rate"].values[-1], 0.1)
+    image = None
+    for r, (name, frames) in enumerate(rows.items()):
+        if r == 0:
+            axes[r, 0].imshow(last_input, norm=norm, cmap="turbo")
+            axes[r, 0].set_title("last input")
+        else:
+            axes[r, 0].set_frame_on(False)  # keeps the row label
+        axes[r, 0].set_ylabel(name)
+        for c, lead in enumerate(leads, start=1):
+            image = axes[r, c].imshow(
+                np.ma.masked_less(np.nan_to_num(frames[lead - 1]), 0.1), norm=norm, cmap="turbo"
+            )
+            if r == 0:
+                axes[r, c].set_title(f"+{lead * cadence:g} min")
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.colorbar(image, ax=axes, shrink=0.6, label="rain rate (mm/h)")
+    fig.suptitle(f"window starting {str(ds['time'].values[0])[:16]}Z")
+    path = Path(path)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

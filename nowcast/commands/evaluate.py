@@ -38,7 +38,14 @@ import click
     show_default=True,
     help="Folder for scores.json, scores.txt and skill.png.",
 )
-def command(data, models, baselines, t_in, steps, cadence, stride, max_windows, output) -> None:
+@click.option(
+    "--maps",
+    is_flag=True,
+    help="Also draw maps.png: observed and every method at a few leads for the wettest window.",
+)
+def command(
+    data, models, baselines, t_in, steps, cadence, stride, max_windows, output, maps
+) -> None:
     from models.baselines import BASELINES
     from models.evaluation import baseline_method, evaluate, format_table, onnx_method, save_results
     from radar.windows import Windows, index_frames
@@ -77,8 +84,13 @@ def command(data, models, baselines, t_in, steps, cadence, stride, max_windows, 
             "title": f"{len(windows)} windows",
         },
     )
+    if maps:
+        from models.evaluation import plot_case
+
+        leads = tuple(sorted({max(1, steps // 4), max(1, steps // 2), steps}))
+        files["maps"] = plot_case(windows, methods, t_in, leads, output / "maps.png")
     click.echo(format_table(results))
-    click.echo(f"wrote {files['json']}, {files['plot']}", err=True)
+    click.echo(f"wrote {', '.join(str(f) for f in files.values())}", err=True)
 
 
 def _export_checkpoint(path: str, steps: int, output: Path) -> Path:

@@ -82,9 +82,11 @@ def test_evaluate_command(tmp_path: Path, capsys) -> None:
             "persistence,pysteps-extrapolation",
             "-o",
             str(tmp_path / "ev"),
+            "--maps",
         ]
     )
     assert code == 0
+    assert (tmp_path / "ev" / "maps.png").stat().st_size > 10_000
     out = capsys.readouterr().out
     assert "pysteps-extrapolation" in out and "CSI at 1 mm/h per lead time" in out
     assert (tmp_path / "ev" / "skill.png").exists()
