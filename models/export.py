@@ -17,10 +17,16 @@ import torch
 from torch import nn
 
 from models.network import Nowcaster
+from radar.exceptions import RadarError
 from radar.transforms import PIXEL_TRANSFORM
 
 OPSET = 17
 METADATA_VERSION = "1"
+PARITY_TOLERANCE = 1e-4
+
+
+class ParityError(RadarError):
+    """onnxruntime and PyTorch disagree on the exported graph."""
 
 
 class _Forecast(nn.Module):
@@ -124,3 +130,20 @@ def parity(
                 raise AssertionError(f"ONNX output {got.shape} != torch {ref.shape}")
             worst = max(worst, float(np.abs(got - ref).max()))
     return worst
+
+
+def export_checked(
+    model: Nowcaster,
+    path: str | os.PathLike,
+    meta: dict[str, str] | None = None,
+    tolerance: float = PARITY_TOLERANCE,
+) -> tuple[Path, float]:
+    """:func:`export_onnx` then :func:`parity`; a graph that disagrees is deleted and refused."""
+    path = export_onnx(model, path, meta)
+    worst = parity(model, path)
+    if worst > tolerance:
+        path.unlink(missing_ok=True)
+        raise ParityError(
+            f"{path}: ONNX parity check failed, max |ORT - torch| = {worst:.2e} > {tolerance:g}"
+        )
+    return path, worst

@@ -33,15 +33,13 @@ import torch.nn.functional as F
 
 from models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from models.data import PixelSequence, WindowDataset, load_sequences, split_sequences
-from models.export import export_onnx, metadata, parity
+from models.export import export_checked, metadata
 from models.metrics import BALANCE_EDGES, BALANCE_WEIGHTS
 from models.network import Nowcaster
 from models.registry import VARIANTS, build
 from radar.transforms import rain_to_pixel
 
 log = logging.getLogger("nowcast.train")
-
-PARITY_TOLERANCE = 1e-4
 
 
 @dataclass
@@ -393,8 +391,7 @@ def train(cfg: TrainConfig, report: Callable[[dict], None] | None = None) -> Pat
         cadence_minutes=cfg.cadence_minutes,
         resolution_m=cfg.resolution_m,
     )
-    if model.config.name != cfg.run_name:
-        model.config.name = cfg.run_name
+    model.config.name = cfg.run_name
     if cfg.crop % model.stride:
         raise ValueError(f"crop {cfg.crop} is not a multiple of the model's stride {model.stride}")
     model.to(device)
@@ -568,10 +565,7 @@ def export_best(cfg: TrainConfig, run: Path) -> Path:
         },
         version=time.strftime("%Y%m%d"),
     )
-    path = export_onnx(model, run / f"{cfg.run_name}.onnx", meta)
-    worst = parity(model, path)
-    if worst > PARITY_TOLERANCE:
-        raise AssertionError(f"ONNX parity check failed: max |ORT - torch| = {worst:.2e}")
+    path, worst = export_checked(model, run / f"{cfg.run_name}.onnx", meta)
     log.info("exported %s (parity %.1e)", path, worst)
     if cfg.model_dir:
         target = Path(cfg.model_dir) / path.name

@@ -96,12 +96,8 @@ def command(
 def _export_checkpoint(path: str, steps: int, output: Path) -> Path:
     """A checkpoint becomes an ONNX graph that emits ``steps`` frames (parity-checked)."""
     from models.checkpoint import model_from_checkpoint
-    from models.export import export_onnx, parity
+    from models.export import export_checked
 
     model = model_from_checkpoint(path)
     model.config.t_out = steps
-    onnx_path = export_onnx(model, output / f"{Path(path).stem}.onnx")
-    worst = parity(model, onnx_path)
-    if worst > 1e-4:
-        raise click.ClickException(f"{path}: ONNX parity check failed ({worst:.1e})")
-    return onnx_path
+    return export_checked(model, output / f"{Path(path).stem}.onnx")[0]

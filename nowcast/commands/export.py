@@ -28,7 +28,7 @@ def command(
     checkpoint: str, output: str, steps: int | None, name: str | None, tolerance: float
 ) -> None:
     from models.checkpoint import load_checkpoint, model_from_checkpoint
-    from models.export import export_onnx, metadata, parity
+    from models.export import export_checked, metadata
 
     ckpt = load_checkpoint(checkpoint)
     model = model_from_checkpoint(ckpt)
@@ -46,11 +46,7 @@ def command(
     if "train_config" in ckpt:
         tc = ckpt["train_config"]
         extra["training_data"] = {k: tc.get(k) for k in ("data", "val", "test", "synthetic")}
-    path = export_onnx(model, output, metadata(model, **extra))
-    worst = parity(model, path)
-    if worst > tolerance:
-        path.unlink()
-        raise click.ClickException(f"parity check failed: max |ORT - torch| = {worst:.2e}")
+    path, worst = export_checked(model, output, metadata(model, **extra), tolerance)
     click.echo(
         f"wrote {path} ({model.config.name}, {model.config.t_in} -> "
         f"{model.config.t_out} frames, stride {model.stride}; parity {worst:.1e})"

@@ -134,3 +134,29 @@ def test_macs_match_the_papers_count_and_ms_costs_0_4375_of_flat():
     pyramid = (1 + 1 / 4 + 1 / 16 + 1 / 16 + 1 / 4 + 1) / 6
     for flat, ms in (("convlstm", "ms-convlstm"), ("mk-lstm", "ms-lstm")):
         assert macs(ms, 128) / macs(flat, 128) == pytest.approx(pyramid, abs=0.002)
+
+
+def test_export_refuses_and_deletes_a_graph_that_disagrees(tmp_path):
+    from models.export import ParityError, export_checked
+
+    model = build("ms-convlstm", **TINY)
+    path, worst = export_checked(model, tmp_path / "ok.onnx")
+    assert path.exists() and worst < 1e-4
+    with pytest.raises(ParityError, match="parity check failed"):
+        export_checked(model, tmp_path / "bad.onnx", tolerance=-1.0)  # nothing can pass
+    assert not (tmp_path / "bad.onnx").exists()
+
+
+def test_nowcast_export_writes_metadata_from_a_checkpoint(tmp_path):
+    from models.checkpoint import save_checkpoint
+    from nowcast.cli import main
+    from workers.registry import model_entry
+
+    model = build("ms-lstm", **TINY)
+    save_checkpoint(tmp_path / "run.pt", model, scores={"val_loss": 1.5, "val_windows": 3})
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(tmp_path / "run.pt"), "-o", str(out), "--steps", "6"]) == 0
+    entry = model_entry(out)
+    assert (entry.name, entry.t_in, entry.t_out, entry.stride) == ("ms-lstm", 2, 6, 8)
+    assert entry.meta["validation_scores"] == '{"val_loss": 1.5, "val_windows": 3}'
+    assert main(["export", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "x.onnx")]) == 2

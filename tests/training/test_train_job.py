@@ -89,7 +89,6 @@ def test_bad_options_are_one_clear_error(tmp_path):
 
 
 def test_smoke_run_trains_validates_and_exports_a_servable_model(tmp_path):
-    from models.training import sequence_loss  # noqa: F401  (torch side importable)
     from workers.engine import Engine
     from workers.registry import list_models
     from workers.train_job import main
