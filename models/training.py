@@ -82,6 +82,7 @@ class TrainConfig:
     export_steps: int | None = None
     progress: bool = True
     max_steps: int | None = None  # stop early (smoke tests); the run stays resumable
+    init_from: str | None = None  # warm start: weights of another run's checkpoint
 
     @property
     def run_name(self) -> str:
@@ -283,6 +284,21 @@ def truth_mask(
     return mask
 
 
+def warm_start(model: Nowcaster, checkpoint: str) -> None:
+    """Load another run's weights (fine-tuning); the architectures must be the same."""
+    source = load_checkpoint(checkpoint)["config"]
+    keys = ("arch", "multiscale", "hidden", "layers", "kernel", "patch")
+    differ = [k for k in keys if source.get(k) != getattr(model.config, k)]
+    if differ:
+        raise ValueError(
+            f"--init-from {checkpoint}: a different network ("
+            + ", ".join(f"{k} {source.get(k)} != {getattr(model.config, k)}" for k in differ)
+            + ")"
+        )
+    model.load_state_dict(load_checkpoint(checkpoint)["model"])
+    log.info("initialised from %s", checkpoint)
+
+
 def learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
     if cfg.lr_schedule == "cosine":
         return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(step / max(total_steps, 1), 1.0)))
@@ -404,6 +420,8 @@ def train(cfg: TrainConfig, report: Callable[[dict], None] | None = None) -> Pat
     total_steps = batches_per_epoch * cfg.epochs
     state = {"epoch": 0, "batch": 0, "step": 0, "best": None, "best_epoch": None}
     last = run / "last.pt"
+    if cfg.init_from and not last.exists():
+        warm_start(model, cfg.init_from)
     if last.exists():
         ckpt = load_checkpoint(last, map_location=device)
         model.load_state_dict(ckpt["model"])

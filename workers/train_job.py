@@ -217,6 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="forecast frames of the exported graph (default --t-out)",
     )
     r.add_argument(
+        "--init-from",
+        default=None,
+        metavar="CHECKPOINT",
+        help="start from this checkpoint's weights (fine-tuning; same network required); "
+        "ignored when the run folder already has a last.pt to resume",
+    )
+    r.add_argument(
         "--max-steps",
         type=int,
         default=None,
@@ -273,6 +280,7 @@ def main(argv: list[str] | None = None) -> Path | None:
         export_steps=args.export_steps,
         progress=args.progress,
         max_steps=args.max_steps,
+        init_from=args.init_from,
     )
     return train(cfg)
 

@@ -228,3 +228,37 @@ def test_the_same_script_runs_distributed_under_torchrun(tmp_path):
     lines = [json.loads(x) for x in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
     assert len(lines) == 1 and lines[0]["step"] == 2  # 8 items / (batch 2 x 2 ranks)
     assert (tmp_path / "ddp" / "ms-convlstm.onnx").exists()
+
+
+def test_init_from_starts_at_another_runs_weights(tmp_path):
+    from workers.train_job import main
+
+    base = [*TINY, "--epochs", "1", "--items-per-epoch", "4"]
+    main([*base, "--out", str(tmp_path / "a")])
+    main(
+        [
+            *base,
+            "--lr",
+            "1e-12",
+            "--out",
+            str(tmp_path / "b"),
+            "--init-from",
+            str(tmp_path / "a" / "best.pt"),
+        ]
+    )
+    a = torch.load(tmp_path / "a" / "best.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "b" / "best.pt", weights_only=False)["model"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="hidden 8 != 4"):
+        main(
+            [
+                *base,
+                "--hidden",
+                "4",
+                "--out",
+                str(tmp_path / "c"),
+                "--init-from",
+                str(tmp_path / "a" / "best.pt"),
+            ]
+        )
