@@ -153,6 +153,15 @@ class WindowDataset:
     def __len__(self) -> int:
         return self.items if self.starts else 0
 
+    def thin(self, count: int) -> None:
+        """Keep ``count`` evenly spaced fixed windows (validation: the same every epoch)."""
+        if self.random or len(self.starts) <= count:
+            return
+        keep = np.linspace(0, len(self.starts) - 1, count).round().astype(int)
+        self.starts = [self.starts[k] for k in keep]
+        self.fixed = [self.fixed[k] for k in keep]
+        self.items = len(keep)
+
     def _choose_crop(self, i: int, t: int, rng: np.random.Generator) -> tuple[int, int]:
         seq = self.sequences[i]
         h, w = seq.pixels.shape[1:]

@@ -389,11 +389,7 @@ def train(cfg: TrainConfig, report: Callable[[dict], None] | None = None) -> Pat
         seed=cfg.seed,
     )
     val_set = WindowDataset(splits["val"], length, cfg.crop, random=False, seed=cfg.seed)
-    if len(val_set) > cfg.val_items:  # evenly spaced, the same every epoch
-        keep = np.linspace(0, len(val_set) - 1, cfg.val_items).round().astype(int)
-        val_set.starts = [val_set.starts[k] for k in keep]
-        val_set.fixed = [val_set.fixed[k] for k in keep]
-        val_set.items = len(keep)
+    val_set.thin(cfg.val_items)
 
     _seed_everything(cfg.seed)
     model = build(
