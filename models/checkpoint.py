@@ -45,6 +45,8 @@ def model_from_checkpoint(
         if isinstance(path_or_payload, dict)
         else load_checkpoint(path_or_payload, map_location)
     )
-    model = Nowcaster(ModelConfig.from_dict(payload["config"]))
+    from models.registry import from_config
+
+    model = from_config(ModelConfig.from_dict(payload["config"]))
     model.load_state_dict(payload["model"])
     return model

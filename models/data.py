@@ -30,19 +30,60 @@ SPLITS = ("train", "val", "test")
 
 @dataclass
 class PixelSequence:
-    """Consecutive frames of one archive at the model's resolution, as uint8 pixels."""
+    """Consecutive frames of one archive at the model's resolution, as uint8 pixels.
+
+    ``motion`` (advection-aware training, see :func:`attach_motion`): (T, 2, H, W) float16,
+    entry ``a`` estimated from the frames up to ``a`` as a worker would at that time.
+    """
 
     name: str
     times: pd.DatetimeIndex
     pixels: np.ndarray  # (T, H, W) uint8
+    motion: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.pixels.shape[0]
 
     def part(self, start: int, stop: int, suffix: str) -> PixelSequence:
         return PixelSequence(
-            f"{self.name}{suffix}", self.times[start:stop], self.pixels[start:stop]
+            f"{self.name}{suffix}",
+            self.times[start:stop],
+            self.pixels[start:stop],
+            None if self.motion is None else self.motion[start:stop],
         )
+
+
+def attach_motion(
+    sequences: Sequence[PixelSequence],
+    method: str,
+    frames: int,
+    coarsen: int,
+    progress: Callable[[str], None] | None = None,
+) -> None:
+    """Estimate the motion field at every frame of every sequence (once; training caches it)."""
+    from radar.motion import estimate_motion
+    from radar.transforms import pixel_to_rain
+
+    for seq in sequences:
+        rain = pixel_to_rain(seq.pixels.astype(np.float32) / 255.0)
+        motion = np.zeros((len(seq), 2, *seq.pixels.shape[1:]), dtype=np.float16)
+        for a in range(1, len(seq)):
+            lo = max(0, a + 1 - frames)
+            motion[a] = estimate_motion(rain[lo : a + 1], method, frames, coarsen)
+        seq.motion = motion
+        if progress:
+            progress(f"{seq.name}: motion for {len(seq)} frames")
+
+
+def augment_motion(motion: np.ndarray, quarter_turns: int, flip: bool) -> np.ndarray:
+    """Motion (2, H, W) under the same ``np.rot90(axes=(1, 2))`` turns and column flip as its
+    frames: the images move and so do the vectors (a turn maps (u, v) to (v, -u))."""
+    u, v = motion[0], motion[1]
+    for _ in range(quarter_turns % 4):
+        u, v = np.rot90(v), -np.rot90(u)
+    if flip:
+        u, v = -u[:, ::-1], v[:, ::-1]
+    return np.stack([u, v])
 
 
 def _runs(times: pd.DatetimeIndex, cadence: pd.Timedelta) -> list[slice]:
@@ -120,7 +161,9 @@ class WindowDataset:
 
     ``random=True`` (training): each item is a random window, a random crop that holds rain
     when one can be found in a few tries, and a random flip/rotation. ``random=False``
-    (validation): a fixed list of windows and crops, the same every epoch.
+    (validation): a fixed list of windows and crops, the same every epoch. With ``anchor``
+    (t_in - 1) set and sequences that carry motion, an item is ``(window, motion)``: the motion
+    field known at the window's last input frame, cropped and turned like the frames.
     """
 
     def __init__(
@@ -133,8 +176,12 @@ class WindowDataset:
         augment: bool = True,
         min_wet_fraction: float = 0.02,
         seed: int = 0,
+        anchor: int | None = None,
     ) -> None:
         self.sequences = [s for s in sequences if len(s) >= length]
+        self.anchor = anchor
+        if anchor is not None and any(s.motion is None for s in self.sequences):
+            raise ValueError("advection-aware windows need sequences with motion")
         self.length, self.crop, self.random, self.augment = length, crop, random, augment
         self.min_wet = min_wet_fraction
         self.starts = [
@@ -191,8 +238,18 @@ class WindowDataset:
             y, x = self.fixed[k]
         window = self.sequences[i].pixels[t : t + self.length, y : y + self.crop, x : x + self.crop]
         window = window.astype(np.float32) / 255.0
+        motion = None
+        if self.anchor is not None:
+            field = self.sequences[i].motion[t + self.anchor]
+            motion = field[:, y : y + self.crop, x : x + self.crop].astype(np.float32)
         if self.random and self.augment:
-            window = np.rot90(window, int(rng.integers(4)), axes=(1, 2))
-            if rng.integers(2):
+            turns, flip = int(rng.integers(4)), bool(rng.integers(2))
+            window = np.rot90(window, turns, axes=(1, 2))
+            if flip:
                 window = window[:, :, ::-1]
-        return torch.from_numpy(np.ascontiguousarray(window)[:, None])
+            if motion is not None:
+                motion = augment_motion(motion, turns, flip)
+        window = torch.from_numpy(np.ascontiguousarray(window)[:, None])
+        if motion is None:
+            return window
+        return window, torch.from_numpy(np.ascontiguousarray(motion))

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from models.advection import AdvectionNowcaster
 from models.network import Nowcaster
 from radar.exceptions import RadarError
 from radar.transforms import PIXEL_TRANSFORM
@@ -30,12 +32,29 @@ class ParityError(RadarError):
 
 
 class _Forecast(nn.Module):
-    def __init__(self, model: Nowcaster) -> None:
+    def __init__(self, model: Nowcaster | AdvectionNowcaster) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.model.forecast(frames)
+    def forward(self, frames: torch.Tensor, motion: torch.Tensor | None = None) -> torch.Tensor:
+        if motion is None:
+            return self.model.forecast(frames)
+        return self.model.forecast(frames, motion)
+
+
+def input_names(model: Nowcaster | AdvectionNowcaster) -> list[str]:
+    """The graph's inputs: ``frames``, and ``motion`` for the advection modes (DESIGN.md §4)."""
+    return ["frames", "motion"] if isinstance(model, AdvectionNowcaster) else ["frames"]
+
+
+def _sample_inputs(model, batch: int, h: int, w: int, gen=None) -> dict[str, torch.Tensor]:
+    """Random inputs for tracing and parity: pixels in [0, 1], and a smooth motion field of up
+    to 1.5 pixels a step (as optical flow gives; white noise would be no motion field)."""
+    inputs = {"frames": torch.rand(batch, model.config.t_in, 1, h, w, generator=gen)}
+    if "motion" in input_names(model):
+        coarse = 3 * (torch.rand(batch, 2, 3, 3, generator=gen) - 0.5)
+        inputs["motion"] = F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=True)
+    return inputs
 
 
 def metadata(model: Nowcaster, **extra) -> dict[str, str]:
@@ -55,18 +74,26 @@ def metadata(model: Nowcaster, **extra) -> dict[str, str]:
         "patch": str(cfg.patch),
         "hidden": str(cfg.hidden),
         "config": json.dumps(cfg.to_dict()),
+        "inputs": ",".join(input_names(model)),
         "metadata_version": METADATA_VERSION,
         "training_data": "",
         "validation_scores": "{}",
         "version": "0",
     }
+    if cfg.advection != "none":  # what a worker computes for the `motion` input
+        meta.update(
+            advection=cfg.advection,
+            motion_method=cfg.motion_method,
+            motion_frames=str(cfg.motion_frames),
+            motion_coarsen=str(cfg.motion_coarsen),
+        )
     for key, value in extra.items():
         meta[key] = value if isinstance(value, str) else json.dumps(value)
     return meta
 
 
 def export_onnx(
-    model: Nowcaster,
+    model: Nowcaster | AdvectionNowcaster,
     path: str | os.PathLike,
     meta: dict[str, str] | None = None,
     sample_size: int | None = None,
@@ -78,19 +105,21 @@ def export_onnx(
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval().cpu()
     size = sample_size or 4 * model.stride
-    dummy = torch.rand(1, model.config.t_in, 1, size, size)
+    dummy = _sample_inputs(model, 1, size, size)
     dims = {0: "batch", 3: "H", 4: "W"}
+    axes = {"frames": dims, "forecast": dims, "motion": {0: "batch", 2: "H", 3: "W"}}
+    names = input_names(model)
     tmp = path.with_suffix(".tmp.onnx")
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer and deprecation chatter
         torch.onnx.export(
             _Forecast(model),
-            (dummy,),
+            tuple(dummy[n] for n in names),
             str(tmp),
             dynamo=False,
-            input_names=["frames"],
+            input_names=names,
             output_names=["forecast"],
-            dynamic_axes={"frames": dims, "forecast": dims},
+            dynamic_axes={k: v for k, v in axes.items() if k in (*names, "forecast")},
             opset_version=OPSET,
         )
     proto = onnx.load(str(tmp))
@@ -122,10 +151,10 @@ def parity(
     worst = 0.0
     for h, w in sizes:
         for b in batches:
-            frames = torch.rand(b, model.config.t_in, 1, h, w, generator=gen)
+            inputs = _sample_inputs(model, b, h, w, gen)
             with torch.no_grad():
-                ref = model.forecast(frames).numpy()
-            got = session.run(["forecast"], {"frames": frames.numpy()})[0]
+                ref = model.forecast(*inputs.values()).numpy()
+            got = session.run(["forecast"], {k: v.numpy() for k, v in inputs.items()})[0]
             if got.shape != ref.shape:
                 raise AssertionError(f"ONNX output {got.shape} != torch {ref.shape}")
             worst = max(worst, float(np.abs(got - ref).max()))

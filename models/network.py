@@ -33,6 +33,15 @@ class ModelConfig:
     t_out: int = 5
     cadence_minutes: float = 5.0
     resolution_m: float = 1000.0
+    advection: str = "none"  # none | lagrangian | residual (models.advection)
+    motion_method: str = "lk"  # radar.motion method the advection modes were trained with
+    motion_frames: int = 3  # the last frames it looks at
+    motion_coarsen: int = 2  # estimated on blocks of this many model pixels
+
+    @property
+    def in_channels(self) -> int:
+        """Frames fed per step: the guided residual mode adds the extrapolated frame."""
+        return 2 if self.advection == "residual" else 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,7 +59,7 @@ class Nowcaster(nn.Module):
             raise ValueError(f"unknown cell {config.arch!r}; known: {', '.join(CELLS)}")
         self.config = config
         channels = config.patch**2
-        self.embed = nn.Conv2d(channels, config.hidden, 1)
+        self.embed = nn.Conv2d(config.in_channels * channels, config.hidden, 1)
         self.stack = RecurrentStack(
             CELLS[config.arch], config.hidden, config.layers, config.kernel, config.multiscale
         )
@@ -75,7 +84,8 @@ class Nowcaster(nn.Module):
             )
 
     def step(self, frame: torch.Tensor, state=None):
-        """One time step: a frame [B, 1, H, W] -> the next frame, new state, per-layer aux."""
+        """One time step: a frame [B, in_channels, H, W] -> the next frame [B, 1, H, W], new
+        state, per-layer aux."""
         x = self.embed(F.pixel_unshuffle(frame, self.config.patch))
         if state is None:
             state = self.stack.init_state(x)

@@ -6,6 +6,7 @@ and ``ms-<cell>`` (the MS-RNN pyramid). MK-LSTM's pyramid is called ``ms-lstm``,
 
 from __future__ import annotations
 
+from models.advection import AdvectionNowcaster
 from models.cells import CELLS
 from models.network import ModelConfig, Nowcaster
 
@@ -37,6 +38,13 @@ def config_for(name: str, **overrides) -> ModelConfig:
     return ModelConfig(name=name, arch=arch, multiscale=multiscale, **overrides)
 
 
-def build(name: str, **overrides) -> Nowcaster:
-    """A fresh network of variant ``name``; ``overrides`` set any :class:`ModelConfig` field."""
-    return Nowcaster(config_for(name, **overrides))
+def from_config(config: ModelConfig) -> Nowcaster | AdvectionNowcaster:
+    """The network a config describes: plain, or wrapped in its advection mode."""
+    net = Nowcaster(config)
+    return net if config.advection == "none" else AdvectionNowcaster(net, config.advection)
+
+
+def build(name: str, **overrides) -> Nowcaster | AdvectionNowcaster:
+    """A fresh network of variant ``name``; ``overrides`` set any :class:`ModelConfig` field
+    (``advection="lagrangian"`` or ``"residual"`` wraps it, see :mod:`models.advection`)."""
+    return from_config(config_for(name, **overrides))

@@ -29,10 +29,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from models.data import PixelSequence, WindowDataset, load_sequences, split_sequences
+from models.data import (
+    PixelSequence,
+    WindowDataset,
+    attach_motion,
+    load_sequences,
+    split_sequences,
+)
 from models.export import export_checked, metadata
 from models.metrics import BALANCE_EDGES, BALANCE_WEIGHTS
 from models.network import Nowcaster
@@ -83,6 +88,11 @@ class TrainConfig:
     progress: bool = True
     max_steps: int | None = None  # stop early (smoke tests); the run stays resumable
     init_from: str | None = None  # warm start: weights of another run's checkpoint
+    advection: str = "none"  # none | lagrangian | residual (models.advection)
+    motion_method: str = "lk"
+    motion_frames: int = 3
+    motion_coarsen: int = 2
+    cache_dir: str | None = None  # decoded archives and motion (default: the run folder)
 
     @property
     def run_name(self) -> str:
@@ -171,6 +181,34 @@ def load_archives(
     return seqs
 
 
+def add_motion(seqs: list[PixelSequence], cfg: TrainConfig, cache_dir: Path | None) -> None:
+    """Attach motion fields (:func:`models.data.attach_motion`), cached beside the data."""
+    if not seqs:
+        return
+    text = json.dumps(
+        [[s.name, str(s.times[0]), len(s)] for s in seqs]
+        + [cfg.resolution_m, cfg.motion_method, cfg.motion_frames, cfg.motion_coarsen]
+    )
+    key = hashlib.sha1(text.encode()).hexdigest()[:16]
+    cache = cache_dir / f"motion-{key}.npz" if cache_dir else None
+    if cache and cache.exists():
+        with np.load(cache, allow_pickle=False) as z:
+            for i, seq in enumerate(seqs):
+                seq.motion = z[f"m{i}"]
+        return
+    attach_motion(
+        seqs,
+        cfg.motion_method,
+        cfg.motion_frames,
+        cfg.motion_coarsen,
+        progress=lambda m: log.info("motion %s", m),
+    )
+    if cache:
+        tmp = cache.with_name(cache.name + ".tmp.npz")
+        np.savez(tmp, **{f"m{i}": s.motion for i, s in enumerate(seqs)})
+        os.replace(tmp, cache)
+
+
 def _times(values: np.ndarray):
     import pandas as pd
 
@@ -209,8 +247,11 @@ def synthetic_sequences(count: int, cfg: TrainConfig) -> list[PixelSequence]:
     return out
 
 
-def prepare_data(cfg: TrainConfig, run: Path) -> dict[str, list[PixelSequence]]:
+def prepare_data(cfg: TrainConfig, run: Path | None) -> dict[str, list[PixelSequence]]:
     """Train / val / test sequences; explicit ``val``/``test`` archives or a split by time."""
+    if run is not None and cfg.cache_dir:
+        run = Path(cfg.cache_dir)
+        run.mkdir(parents=True, exist_ok=True)
     # synthetic runs are dated 2000, so a split by time keeps them in training next to real data
     pooled = load_archives(cfg.data, cfg, run) + synthetic_sequences(cfg.synthetic, cfg)
     if not pooled:
@@ -228,6 +269,8 @@ def prepare_data(cfg: TrainConfig, run: Path) -> dict[str, list[PixelSequence]]:
                 f"no {split} sequence holds {length} consecutive frames "
                 f"(t_in {cfg.t_in} + t_out {cfg.t_out}); give more data or --val archives"
             )
+        if cfg.advection != "none":
+            add_motion([s for s in splits[split] if len(s) >= length], cfg, run)
     return splits
 
 
@@ -245,11 +288,17 @@ def balance_weights(truth: torch.Tensor) -> torch.Tensor:
     return weights[torch.bucketize(truth.contiguous(), edges.to(truth.device), right=True)]
 
 
-def sequence_loss(pred: torch.Tensor, truth: torch.Tensor, kind: str = "mse+mae") -> torch.Tensor:
+def sequence_loss(
+    pred: torch.Tensor,
+    truth: torch.Tensor,
+    kind: str = "mse+mae",
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
     """MSE + MAE summed over pixels, averaged over time and batch (REFERENCE.md §4).
 
     ``balanced`` weighs each pixel by its observed rate as B-MSE/B-MAE do, a knob against the
-    MSE-trained network's habit of washing out heavy rain.
+    MSE-trained network's habit of washing out heavy rain. ``mask`` (0/1 like ``pred``) leaves
+    out pixels no forecast can know (rain advected in from outside the crop).
     """
     diff = pred - truth
     err = diff.pow(2) + diff.abs()
@@ -257,6 +306,8 @@ def sequence_loss(pred: torch.Tensor, truth: torch.Tensor, kind: str = "mse+mae"
         err = err * balance_weights(truth)
     elif kind != "mse+mae":
         raise ValueError(f"unknown loss {kind!r}; known: {', '.join(LOSSES)}")
+    if mask is not None:
+        err = err * mask
     return err.flatten(2).sum(2).mean()
 
 
@@ -287,7 +338,8 @@ def truth_mask(
 def warm_start(model: Nowcaster, checkpoint: str) -> None:
     """Load another run's weights (fine-tuning); the architectures must be the same."""
     source = load_checkpoint(checkpoint)["config"]
-    keys = ("arch", "multiscale", "hidden", "layers", "kernel", "patch")
+    keys = ("arch", "multiscale", "hidden", "layers", "kernel", "patch", "advection")
+    source.setdefault("advection", "none")  # checkpoints from before the advection modes
     differ = [k for k in keys if source.get(k) != getattr(model.config, k)]
     if differ:
         raise ValueError(
@@ -305,6 +357,13 @@ def learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
     return cfg.lr
 
 
+def _unpack(batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A loader batch -> (windows, motion or None) on ``device``."""
+    if isinstance(batch, list | tuple):
+        return batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
+    return batch.to(device, non_blocking=True), None
+
+
 @torch.no_grad()
 def validate(model: Nowcaster, loader, cfg: TrainConfig, device: torch.device) -> dict:
     """Fully autoregressive scores on the validation windows, forecast frames only."""
@@ -313,15 +372,21 @@ def validate(model: Nowcaster, loader, cfg: TrainConfig, device: torch.device) -
     n = 0
     totals = {"loss": 0.0, "mse": 0.0, "mae": 0.0}
     hits = misses = false_alarms = 0.0
-    for seq in loader:
-        seq = seq.to(device)
-        pred = model.forecast(seq[:, : cfg.t_in], steps=cfg.t_out)
+    for batch in loader:
+        seq, motion = _unpack(batch, device)
         truth = seq[:, cfg.t_in :]
+        if motion is None:
+            pred = model.forecast(seq[:, : cfg.t_in], steps=cfg.t_out)
+            mask = torch.ones_like(truth)
+        else:
+            pred = model.forecast(seq[:, : cfg.t_in], motion, steps=cfg.t_out)
+            mask = model.loss_mask(motion, seq.shape[1])[:, cfg.t_in - 1 :]
         b = seq.shape[0]
-        totals["loss"] += float(sequence_loss(pred, truth, cfg.loss)) * b
-        totals["mse"] += float(F.mse_loss(pred, truth)) * b
-        totals["mae"] += float(F.l1_loss(pred, truth)) * b
-        p, o = pred >= wet, truth >= wet
+        pixels = float(mask.sum()) or 1.0
+        totals["loss"] += float(sequence_loss(pred, truth, cfg.loss, mask)) * b
+        totals["mse"] += float(((pred - truth) ** 2 * mask).sum()) / pixels * b
+        totals["mae"] += float(((pred - truth).abs() * mask).sum()) / pixels * b
+        p, o = (pred >= wet) & (mask > 0), (truth >= wet) & (mask > 0)
         hits += float((p & o).sum())
         misses += float((~p & o).sum())
         false_alarms += float((p & ~o).sum())
@@ -379,6 +444,7 @@ def train(cfg: TrainConfig, report: Callable[[dict], None] | None = None) -> Pat
 
     splits = prepare_data(cfg, run if dist_info.main else None)
     length = cfg.t_in + cfg.t_out
+    anchor = cfg.t_in - 1 if cfg.advection != "none" else None
     train_set = WindowDataset(
         splits["train"],
         length,
@@ -387,8 +453,11 @@ def train(cfg: TrainConfig, report: Callable[[dict], None] | None = None) -> Pat
         items_per_epoch=cfg.items_per_epoch,
         augment=cfg.augment,
         seed=cfg.seed,
+        anchor=anchor,
     )
-    val_set = WindowDataset(splits["val"], length, cfg.crop, random=False, seed=cfg.seed)
+    val_set = WindowDataset(
+        splits["val"], length, cfg.crop, random=False, seed=cfg.seed, anchor=anchor
+    )
     val_set.thin(cfg.val_items)
 
     _seed_everything(cfg.seed)
@@ -402,6 +471,10 @@ def train(cfg: TrainConfig, report: Callable[[dict], None] | None = None) -> Pat
         t_out=cfg.t_out,
         cadence_minutes=cfg.cadence_minutes,
         resolution_m=cfg.resolution_m,
+        advection=cfg.advection,
+        motion_method=cfg.motion_method,
+        motion_frames=cfg.motion_frames,
+        motion_coarsen=cfg.motion_coarsen,
     )
     model.config.name = cfg.run_name
     if cfg.crop % model.stride:
@@ -480,15 +553,20 @@ def train(cfg: TrainConfig, report: Callable[[dict], None] | None = None) -> Pat
             cfg.progress and dist_info.main,
         )
         started, running = time.time(), []
-        for seq in loader:
-            seq = seq.to(device, non_blocking=True)
+        for batch in loader:
+            seq, motion = _unpack(batch, device)
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + state["step"])
             mask = truth_mask(cfg, seq.shape[0], state["step"], total_steps, epoch, gen).to(device)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, state["step"], total_steps)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                pred, extra = net(seq, mask)
-                loss = sequence_loss(pred.float(), seq[:, 1:], cfg.loss)
+                if motion is None:
+                    pred, extra = net(seq, mask)
+                    valid = None
+                else:
+                    pred, extra = net(seq, mask, motion)
+                    valid = model.loss_mask(motion, seq.shape[1])
+                loss = sequence_loss(pred.float(), seq[:, 1:], cfg.loss, valid)
                 if model.adapter is not None:
                     loss = loss + cfg.decouple_weight * extra
             optimizer.zero_grad(set_to_none=True)

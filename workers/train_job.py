@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument(
         "--cadence",
+        dest="cadence_minutes",
         type=_positive(float),
         default=5.0,
         metavar="MINUTES",
@@ -139,6 +140,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="space-to-depth patch size (1 = the papers' setting)",
     )
 
+    m.add_argument(
+        "--advection",
+        choices=("none", "lagrangian", "residual"),
+        default="none",
+        help="advection-aware mode around the network (models/advection.py): none (the "
+        "papers' plain network), lagrangian (forecast in the frame moving with the rain), "
+        "residual (correct the extrapolation of the last frame)",
+    )
+    m.add_argument("--motion-method", default="lk", help="radar.motion method of the motion input")
+    m.add_argument(
+        "--motion-frames",
+        type=_positive(int),
+        default=3,
+        help="latest input frames the motion is estimated from",
+    )
+    m.add_argument(
+        "--motion-coarsen",
+        type=_positive(int),
+        default=2,
+        help="estimate motion on blocks of this many model pixels (faster, smooth fields)",
+    )
     o = p.add_argument_group("optimisation")
     o.add_argument("--batch", type=_positive(int), default=4, help="windows per step (per GPU)")
     o.add_argument(
@@ -224,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
         "ignored when the run folder already has a last.pt to resume",
     )
     r.add_argument(
+        "--cache-dir",
+        default=None,
+        help="folder for decoded archives and motion fields, shared by runs "
+        "(default: the run folder)",
+    )
+    r.add_argument(
         "--max-steps",
         type=int,
         default=None,
@@ -241,47 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> Path | None:
     """Parse ``argv``, train, export; returns the ONNX path (None on non-zero ranks)."""
     args = build_parser().parse_args(argv)
+    from dataclasses import fields
+
     from models.training import TrainConfig, train
 
-    cfg = TrainConfig(
-        data=args.data,
-        val=args.val,
-        test=args.test,
-        split=args.split,
-        synthetic=args.synthetic,
-        out=args.out,
-        model=args.model,
-        name=args.name,
-        hidden=args.hidden,
-        layers=args.layers,
-        kernel=args.kernel,
-        patch=args.patch,
-        resolution_m=args.resolution_m,
-        cadence_minutes=args.cadence,
-        t_in=args.t_in,
-        t_out=args.t_out,
-        crop=args.crop,
-        batch=args.batch,
-        epochs=args.epochs,
-        items_per_epoch=args.items_per_epoch,
-        lr=args.lr,
-        lr_schedule=args.lr_schedule,
-        loss=args.loss,
-        sampling=args.sampling,
-        decouple_weight=args.decouple_weight,
-        augment=args.augment,
-        amp=args.amp,
-        seed=args.seed,
-        device=args.device,
-        checkpoint_every=args.checkpoint_every,
-        loader_workers=args.loader_workers,
-        val_items=args.val_items,
-        model_dir=args.model_dir,
-        export_steps=args.export_steps,
-        progress=args.progress,
-        max_steps=args.max_steps,
-        init_from=args.init_from,
-    )
+    known = {f.name for f in fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in known})
     return train(cfg)
 
 

@@ -1,0 +1,95 @@
+"""radar.motion: motion fields from consecutive rain frames, for advection-aware nowcasts.
+
+A motion field is float32 ``(2, H, W)``: the displacement per time step in pixels of the grid it
+was estimated on, x (columns) then y (rows, downward in our north-up arrays), pysteps' layout.
+The same function serves training (once per archive frame, cached) and the workers (once per
+request), so a model always sees motion estimated the way it was trained with; the method and
+its parameters travel in the model's metadata (``motion_method``, ``motion_frames``).
+
+Methods (a registry, as pysteps keeps its own):
+
+* ``lk``: pysteps' Lucas-Kanade (sparse feature tracking on the dB field, interpolated to a
+  dense field), the motion behind the extrapolation and S-PROG baselines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+from collections.abc import Callable
+
+import numpy as np
+from scipy.ndimage import map_coordinates
+
+from radar.exceptions import RadarError
+
+RAIN_THRESHOLD = 0.1  # mm/h below which a pixel is dry for motion estimation
+ZERO_DB = -15.0  # dB of "no rain" (pysteps' usual zerovalue)
+DEFAULT_METHOD = "lk"
+DEFAULT_FRAMES = 3
+
+
+def _pysteps(name: str):
+    """Import a pysteps module without its import-time print."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            return importlib.import_module(name)
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise RadarError(
+                "motion method 'lk' needs pysteps (pip install pysteps opencv-python-headless)"
+            ) from exc
+
+
+def to_db(rain: np.ndarray) -> np.ndarray:
+    """mm/h (NaN = no data) -> dB with dry pixels at :data:`ZERO_DB`, pysteps' convention."""
+    rain = np.nan_to_num(np.asarray(rain, dtype=np.float64), nan=0.0)
+    out = np.full(rain.shape, ZERO_DB)
+    wet = rain >= RAIN_THRESHOLD
+    out[wet] = 10.0 * np.log10(rain[wet])
+    return out
+
+
+def _lucas_kanade(rain: np.ndarray) -> np.ndarray:
+    motion = _pysteps("pysteps.motion")
+    db = to_db(rain)
+    if not (db > ZERO_DB).any(axis=(1, 2)).all():
+        return np.zeros((2, *rain.shape[1:]), dtype=np.float32)  # a dry frame: no motion to see
+    with contextlib.redirect_stdout(io.StringIO()):
+        velocity = motion.get_method("LK")(db, verbose=False)
+    return np.nan_to_num(velocity, nan=0.0).astype(np.float32)
+
+
+MOTION_METHODS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"lk": _lucas_kanade}
+
+
+def estimate_motion(
+    rain: np.ndarray,
+    method: str = DEFAULT_METHOD,
+    frames: int = DEFAULT_FRAMES,
+    coarsen: int = 1,
+) -> np.ndarray:
+    """Motion (2, H, W) per time step from the last ``frames`` of ``rain`` (t, H, W) in mm/h.
+
+    ``coarsen`` > 1 estimates on blocks of that many pixels and interpolates back: motion is a
+    smooth field, and Lucas-Kanade costs about 7x less on a grid 2x coarser (0.2 s instead of
+    1.6 s on DE1200 at 2 km).
+    """
+    if method not in MOTION_METHODS:
+        raise RadarError(f"unknown motion method {method!r}; known: {', '.join(MOTION_METHODS)}")
+    rain = np.nan_to_num(np.asarray(rain, dtype=np.float32)[-frames:], nan=0.0)
+    if rain.ndim != 3 or rain.shape[0] < 2:
+        raise RadarError(f"motion needs at least 2 frames (t, y, x), got shape {rain.shape}")
+    if coarsen <= 1:
+        return MOTION_METHODS[method](rain)
+    t, h, w = rain.shape
+    ph, pw = (-h) % coarsen, (-w) % coarsen
+    padded = np.pad(rain, ((0, 0), (0, ph), (0, pw)), mode="edge")
+    blocks = padded.reshape(t, (h + ph) // coarsen, coarsen, (w + pw) // coarsen, coarsen)
+    coarse = MOTION_METHODS[method](blocks.mean(axis=(2, 4)))
+    # pixel centres of the fine grid in coarse-pixel units, bilinear, edges held
+    ys = np.clip((np.arange(h) + 0.5) / coarsen - 0.5, 0, coarse.shape[1] - 1)
+    xs = np.clip((np.arange(w) + 0.5) / coarsen - 0.5, 0, coarse.shape[2] - 1)
+    grid = np.meshgrid(ys, xs, indexing="ij")
+    fine = np.stack([map_coordinates(c, grid, order=1, mode="nearest") for c in coarse])
+    return (fine * coarsen).astype(np.float32)
