@@ -3,8 +3,9 @@
 Numpy and pysteps only (no torch), so ONNX models and classical baselines are scored by the
 same code. Conventions (REFERENCE.md §5):
 
-* categorical scores (CSI, POD, FAR, HSS) at rain-rate thresholds in mm/h from contingency
-  tables summed over all forecasts per lead time (pysteps' ``det_cat_fct``);
+* categorical scores (CSI, POD, FAR, HSS, and the frequency bias BIAS = forecast yes / observed
+  yes) at rain-rate thresholds in mm/h from contingency tables summed over all forecasts per
+  lead time (pysteps' ``det_cat_fct``);
 * MAE, and B-MSE / B-MAE with weights by the *observed* rate (1 below 2 mm/h, 2 below 5, 5 below
   10, 10 below 30, 30 above), in mm/h, averaged over pixels and forecasts;
 * FSS at one threshold for several window sizes (pysteps' ``fss``);
@@ -26,7 +27,7 @@ THRESHOLDS = (0.5, 1.0, 5.0, 10.0, 30.0)
 FSS_SCALES = (1, 5, 11, 21)
 BALANCE_EDGES = (2.0, 5.0, 10.0, 30.0)
 BALANCE_WEIGHTS = (1.0, 2.0, 5.0, 10.0, 30.0)
-CATEGORICAL = ("CSI", "POD", "FAR", "HSS")
+CATEGORICAL = ("CSI", "POD", "FAR", "HSS", "BIAS")
 
 
 def balance_weights(observed: np.ndarray) -> np.ndarray:
@@ -114,16 +115,16 @@ class SkillScores:
     def lead_minutes(self) -> list[float]:
         return [self.cadence * (k + 1) for k in range(self.steps)]
 
+    def _score(self, lead: int, index: int, name: str) -> float:
+        return float(self._cat.det_cat_fct_compute(self.contabs[lead][index], name)[name])
+
     def result(self) -> dict:
         """Scores per lead time: ``{"lead_minutes": [...], "CSI": {"1.0": [...]}, ...}``."""
         out: dict = {"lead_minutes": self.lead_minutes, "forecasts": self.count}
         with np.errstate(invalid="ignore", divide="ignore"):  # no events -> NaN, as it should
             for name in CATEGORICAL:
                 out[name] = {
-                    str(t): [
-                        float(self._cat.det_cat_fct_compute(self.contabs[k][i], name)[name])
-                        for k in range(self.steps)
-                    ]
+                    str(t): [_finite_or_nan(self._score(k, i, name)) for k in range(self.steps)]
                     for i, t in enumerate(self.thresholds)
                 }
         pixels = np.maximum(self.pixels, 1)
@@ -137,6 +138,12 @@ class SkillScores:
         }
         out["fss_threshold"] = self.fss_threshold
         return out
+
+
+def _finite_or_nan(value: float) -> float:
+    # BIAS is x/0 = inf when rain was forecast but none observed: undefined like the other
+    # no-event scores, and inf would poison the lead means and is not valid JSON either
+    return value if np.isfinite(value) else float("nan")
 
 
 def mean_over_leads(values: list[float], lead_minutes: list[float], max_lead: float = 60) -> float:

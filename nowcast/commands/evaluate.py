@@ -25,6 +25,12 @@ import click
     show_default=True,
     help="Comma-separated baselines ('' for none).",
 )
+@click.option(
+    "--blend",
+    is_flag=True,
+    help="Also score '<model> + LK (50/50)' for every --model: the pixelwise mean of the "
+    "model's and pysteps LK extrapolation's forecasts (each run once per window).",
+)
 @click.option("--t-in", default=4, show_default=True, help="Input frames per window.")
 @click.option("--steps", default=12, show_default=True, help="Lead times to score (frames).")
 @click.option("--cadence", default=5.0, show_default=True, help="Minutes between frames.")
@@ -36,7 +42,7 @@ import click
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("evaluation"),
     show_default=True,
-    help="Folder for scores.json, scores.txt and skill.png.",
+    help="Folder for scores.json, scores.txt, scores.md and skill.png.",
 )
 @click.option(
     "--maps",
@@ -44,10 +50,17 @@ import click
     help="Also draw maps.png: observed and every method at a few leads for the wettest window.",
 )
 def command(
-    data, models, baselines, t_in, steps, cadence, stride, max_windows, output, maps
+    data, models, baselines, blend, t_in, steps, cadence, stride, max_windows, output, maps
 ) -> None:
     from models.baselines import BASELINES
-    from models.evaluation import baseline_method, evaluate, format_table, onnx_method, save_results
+    from models.evaluation import (
+        add_blends,
+        baseline_method,
+        evaluate,
+        format_table,
+        onnx_method,
+        save_results,
+    )
     from radar.windows import Windows, index_frames
 
     names = [b.strip() for b in baselines.split(",") if b.strip()]
@@ -56,13 +69,18 @@ def command(
         raise click.ClickException(
             f"unknown baseline {unknown[0]!r}; known: {', '.join(BASELINES)}"
         )
+    if blend and not models:
+        raise click.ClickException("--blend needs at least one --model")
     methods = {}
     for path in models:
         if not str(path).endswith(".onnx"):
             path = _export_checkpoint(path, steps, output)
         name, method = onnx_method(path)
         methods[name] = method
+    model_names = list(methods)
     methods.update({name: baseline_method(name) for name in names})
+    if blend:
+        methods = add_blends(methods, model_names)
     if not methods:
         raise click.ClickException("nothing to evaluate: give --model or --baselines")
     windows = Windows(

@@ -69,3 +69,27 @@ def test_ssim_drops_for_shifted_structure() -> None:
 def test_mean_over_leads() -> None:
     assert mean_over_leads([1, 2, 3, 4], [30, 60, 90, 120]) == pytest.approx(1.5)
     assert np.isnan(mean_over_leads([np.nan], [5]))
+
+
+def test_frequency_bias_is_forecast_area_over_observed_area() -> None:
+    # lead 1: 4 pixels above 1 mm/h observed, 6 forecast; lead 2: the forecast is too small
+    obs = np.zeros((2, 4, 4), dtype=np.float32)
+    fc = np.zeros_like(obs)
+    obs[0, :2, :2] = 3.0
+    fc[0, 1:3, 1:4] = 6.0
+    obs[1, :, :3] = 8.0
+    fc[1, :2, :2] = 2.0
+    scores = SkillScores(2, thresholds=(1.0, 5.0), fss_scales=(1,))
+    scores.add(fc, obs)
+    bias = scores.result()["BIAS"]
+    for t in (1.0, 5.0):
+        for k in range(2):
+            expected = (fc[k] > t).sum() / (obs[k] > t).sum() if (obs[k] > t).any() else np.nan
+            assert bias[str(t)][k] == pytest.approx(expected, nan_ok=True)
+    assert bias["1.0"][0] == pytest.approx(6 / 4)  # the case as constructed
+
+
+def test_frequency_bias_without_observed_rain_is_nan_not_inf() -> None:
+    scores = SkillScores(1, thresholds=(1.0,), fss_scales=(1,))
+    scores.add(np.array([[[2.0, 0.0]]]), np.array([[[0.0, 0.0]]]))
+    assert np.isnan(scores.result()["BIAS"]["1.0"][0])
