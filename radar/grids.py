@@ -69,11 +69,29 @@ def dataset_crs(ds: xr.Dataset) -> pyproj.CRS:
 
 
 def latlon(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Latitude and longitude (degrees) of every pixel centre, each shaped (y, x)."""
-    transformer = pyproj.Transformer.from_crs(dataset_crs(ds), "EPSG:4326", always_xy=True)
-    xx, yy = np.meshgrid(ds["x"].values, ds["y"].values)
+    """Latitude and longitude (degrees) of every pixel centre, each shaped (y, x), float32.
+
+    Cached per grid (projection and coordinates): every result a worker writes is on one of a
+    few grids, and projecting 1.3 M DE1200 pixels costs about as much as compressing the
+    result. The arrays are read-only; copy them to change them.
+    """
+    x = np.ascontiguousarray(ds["x"].values, dtype=np.float64)
+    y = np.ascontiguousarray(ds["y"].values, dtype=np.float64)
+    name = ds["rainfall_rate"].attrs.get("grid_mapping", "crs")
+    wkt = ds[name].attrs.get("crs_wkt") if name in ds else None
+    # the stored WKT is the key as it is: parsing it again costs milliseconds per call
+    return _latlon(wkt or dataset_crs(ds).to_wkt(), x.tobytes(), y.tobytes())
+
+
+@functools.lru_cache(maxsize=4)  # about 10 MB per DE1200 grid; DWD has four grids
+def _latlon(wkt: str, x: bytes, y: bytes) -> tuple[np.ndarray, np.ndarray]:
+    crs = pyproj.CRS.from_wkt(wkt)
+    transformer = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    xx, yy = np.meshgrid(np.frombuffer(x), np.frombuffer(y))
     lon, lat = transformer.transform(xx, yy)
-    return lat.astype(np.float32), lon.astype(np.float32)
+    lat, lon = lat.astype(np.float32), lon.astype(np.float32)
+    lat.flags.writeable = lon.flags.writeable = False
+    return lat, lon
 
 
 def locate(ds: xr.Dataset, lat: float, lon: float) -> tuple[int, int]:
@@ -114,6 +132,53 @@ def coarsen(ds: xr.Dataset, factor: int) -> xr.Dataset:
     return out
 
 
+def _axis_weights(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lower and upper source index and float32 weight of the upper one, for each ``dst``.
+
+    Positions beyond the outermost source centres are held at the edge (weight 0), as
+    ``map_coordinates(mode="nearest")`` does.
+    """
+    if src.size == 1:
+        zero = np.zeros(dst.size, dtype=np.intp)
+        return zero, zero, np.zeros(dst.size, dtype=np.float32)
+    pos = np.clip((dst - src[0]) / (src[1] - src[0]), 0, src.size - 1)
+    lo = np.floor(pos).astype(np.intp)
+    hi = np.minimum(lo + 1, src.size - 1)
+    return lo, hi, (pos - lo).astype(np.float32)
+
+
+def refine_array(
+    values: np.ndarray, x: np.ndarray, y: np.ndarray, like_x: np.ndarray, like_y: np.ndarray
+) -> np.ndarray:
+    """Bilinear interpolation of ``values`` (..., y, x) on regular ``x``/``y`` onto
+    ``like_x``/``like_y`` (float32 stays float32), edges held, a NaN spreads to its neighbours.
+
+    Separable (rows, then columns) with precomputed indices and weights: about 10x faster
+    than ``map_coordinates`` on a 24-frame DE1200 nowcast, and equal to it within float32
+    rounding (``map_coordinates`` computes in float64).
+    """
+    r_lo, r_hi, wr = _axis_weights(np.asarray(y, np.float64), np.asarray(like_y, np.float64))
+    c_lo, c_hi, wc = _axis_weights(np.asarray(x, np.float64), np.asarray(like_x, np.float64))
+    dtype = np.result_type(values.dtype, np.float32)
+    flat = values.reshape(-1, *values.shape[-2:])
+    out = np.empty((flat.shape[0], r_lo.size, c_lo.size), dtype=dtype)
+    wr = wr[:, None]
+    # frame by frame, in place: temporaries stay a few MB instead of the whole sequence
+    for k, frame in enumerate(flat):
+        low = frame[r_lo].astype(dtype, copy=False)
+        rows = frame[r_hi].astype(dtype)
+        rows -= low
+        rows *= wr
+        rows += low  # low + w (high - low): bilinear along y
+        left = np.take(rows, c_lo, axis=1)
+        dest = out[k]
+        np.take(rows, c_hi, axis=1, out=dest)
+        dest -= left
+        dest *= wc
+        dest += left
+    return out.reshape(*values.shape[:-2], r_lo.size, c_lo.size)
+
+
 def refine(ds: xr.Dataset, like: xr.Dataset) -> xr.Dataset:
     """Interpolate ``ds`` (a coarse grid) bilinearly onto the x/y coordinates of ``like``.
 
@@ -121,12 +186,7 @@ def refine(ds: xr.Dataset, like: xr.Dataset) -> xr.Dataset:
     pixel centres take the edge value, so a coarsen -> refine round trip keeps the full extent.
     A NaN pixel makes its bilinear neighbourhood NaN (no data spreads, it is not invented).
     """
-    from scipy.ndimage import map_coordinates
-
     x, y = ds["x"].values, ds["y"].values
-    rows = (like["y"].values - y[0]) / (y[1] - y[0])
-    cols = (like["x"].values - x[0]) / (x[1] - x[0])
-    rr, cc = np.meshgrid(rows, cols, indexing="ij")
     out = xr.Dataset(
         coords={k: v for k, v in like.coords.items() if k in ("x", "y")}, attrs=ds.attrs
     )
@@ -137,11 +197,8 @@ def refine(ds: xr.Dataset, like: xr.Dataset) -> xr.Dataset:
         if var.dims[-2:] != ("y", "x"):
             out[name] = var
             continue
-        flat = var.values.reshape(-1, *var.shape[-2:])
-        fine = np.stack(
-            [map_coordinates(f, [rr, cc], order=1, mode="nearest") for f in flat]
-        ).reshape(*var.shape[:-2], rr.shape[0], rr.shape[1])
-        out[name] = (var.dims, fine.astype(var.dtype), var.attrs)
+        fine = refine_array(var.values, x, y, like["x"].values, like["y"].values)
+        out[name] = (var.dims, fine.astype(var.dtype, copy=False), var.attrs)
     return out
 
 

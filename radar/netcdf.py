@@ -212,9 +212,9 @@ def to_netcdf_dataset(ds: xr.Dataset, with_latlon: bool = True) -> xr.Dataset:
     check_sequence(ds)
     out = ds.copy()
     rain = out["rainfall_rate"]
-    out["rainfall_rate"] = rain.clip(0.0, _MAX_RAIN).where(rain.notnull())
-    out["rainfall_rate"].attrs = dict(rain.attrs)
-    out["rainfall_rate"].attrs["quantization_step"] = QUANTUM
+    # np.clip keeps NaN (no data) as NaN
+    attrs = {**rain.attrs, "quantization_step": QUANTUM}
+    out["rainfall_rate"] = (rain.dims, np.clip(rain.values, 0.0, _MAX_RAIN), attrs)
     if with_latlon and "lat" not in out.coords:
         lat, lon = latlon(out)
         out = out.assign_coords(
@@ -227,12 +227,52 @@ def to_netcdf_dataset(ds: xr.Dataset, with_latlon: bool = True) -> xr.Dataset:
     return out
 
 
+def pack_rain(rain: np.ndarray) -> np.ndarray:
+    """mm/h (already clipped to the packable range; NaN = no data) -> uint16 quanta, NaN as
+    the fill value: the numbers xarray's CF encoder writes (float32 division, round half to
+    even), computed a frame at a time instead of through whole-sequence temporaries."""
+    out = np.empty(rain.shape, dtype=np.uint16)
+    scale = np.float32(QUANTUM)  # xarray divides the float32 data in place by the scale
+    frames = rain.reshape(-1, *rain.shape[-2:])
+    for src, dest in zip(frames, out.reshape(frames.shape), strict=True):
+        quanta = np.divide(src, scale, dtype=np.float32)
+        np.round(quanta, out=quanta)
+        np.copyto(quanta, np.float32(_FILL), where=np.isnan(quanta))
+        dest[...] = quanta
+    return out
+
+
+def _packed(out: xr.Dataset, enc: dict) -> tuple[xr.Dataset, dict]:
+    """``out`` with ``rainfall_rate`` packed to uint16 by :func:`pack_rain`, and the encoding
+    that writes it as it is (the CF packing attributes become plain attributes)."""
+    rain_enc = dict(enc["rainfall_rate"])
+    attrs = dict(out["rainfall_rate"].attrs)
+    for key in ("add_offset", "scale_factor", "_FillValue"):  # the order xarray writes
+        attrs[key] = rain_enc.pop(key)
+    packed = out.copy()
+    packed["rainfall_rate"] = (
+        out["rainfall_rate"].dims,
+        pack_rain(out["rainfall_rate"].values),
+        attrs,
+    )
+    return packed, {**enc, "rainfall_rate": rain_enc}
+
+
 def write_netcdf(
-    ds: xr.Dataset, path: str | os.PathLike | None = None, with_latlon: bool = True
+    ds: xr.Dataset,
+    path: str | os.PathLike | None = None,
+    with_latlon: bool = True,
+    complevel: int = 4,
 ) -> bytes | None:
-    """Write a canonical sequence as CF-1.8 NetCDF4; returns the bytes when ``path`` is None."""
+    """Write a canonical sequence as CF-1.8 NetCDF4; returns the bytes when ``path`` is None.
+
+    ``complevel`` is the zlib level of the rain (lat/lon keep level 4): levels 1-3 use zlib's
+    fast matcher, about 2x faster than 4 on a DE1200 nowcast for about 5 % more bytes (level
+    3), which suits short-lived service results; archives (``nowcast convert``) keep level 4.
+    """
     out = to_netcdf_dataset(ds, with_latlon=with_latlon)
-    enc = encoding_for(out)
+    out, enc = _packed(out, encoding_for(out))
+    enc["rainfall_rate"]["complevel"] = complevel
     if path is None:
         import tempfile
 

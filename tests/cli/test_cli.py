@@ -93,6 +93,10 @@ def test_bench_service_smoke(dwd_dir: Path, tmp_path: Path, capsys) -> None:
     rows = json.loads(capsys.readouterr().out)
     assert rows["cache_hit"]["n"] == 5 and rows["fresh_nowcast_s"]["n"] == 1
     assert rows["speed_ratio_pysteps_over_service"] > 0
+    assert rows["time_ratio_service_over_pysteps"] == pytest.approx(
+        1 / rows["speed_ratio_pysteps_over_service"]
+    )
+    assert set(rows["phases_s"]) == {"decode", "prepare", "inference", "regrid", "encode"}
 
 
 def test_bench_models_prints_the_cost_table(capsys):

@@ -95,3 +95,47 @@ def test_pad_to_multiple() -> None:
     padded, shape = pad_to_multiple(arr, 16)
     assert padded.shape == (2, 1200, 1104) and shape == (1200, 1100)
     assert padded[:, :, 1100:].sum() == 0
+
+
+def _refine_reference(values: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """The former refine: scipy's bilinear map_coordinates, edges held (float64 inside)."""
+    from scipy.ndimage import map_coordinates
+
+    rr, cc = np.meshgrid(rows, cols, indexing="ij")
+    return np.stack([map_coordinates(f, [rr, cc], order=1, mode="nearest") for f in values]).astype(
+        values.dtype
+    )
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4])
+def test_refine_equals_map_coordinates(factor: int) -> None:
+    ds = synthetic_sequence(frames=3, height=50, width=37, seed=4, nodata_border=3)
+    coarse = coarsen(ds, factor)
+    values = coarse["rainfall_rate"].values
+    values[1, 2, 3] = np.nan  # an inner no-data pixel spreads to its bilinear neighbourhood
+    fine = refine(coarse, ds)["rainfall_rate"].values
+    x, y = coarse["x"].values, coarse["y"].values
+    rows = (ds["y"].values - y[0]) / (y[1] - y[0])
+    cols = (ds["x"].values - x[0]) / (x[1] - x[0])
+    expected = _refine_reference(values, rows, cols)
+    assert fine.dtype == np.float32
+    np.testing.assert_array_equal(np.isnan(fine), np.isnan(expected))
+    np.testing.assert_allclose(fine, expected, rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
+def test_refine_array_holds_edges_and_hits_nodes() -> None:
+    from radar.grids import refine_array
+
+    values = np.arange(12, dtype=np.float32).reshape(1, 3, 4)
+    x, y = np.arange(4.0), np.arange(3.0)
+    out = refine_array(values, x, y, np.array([-1.0, 0.0, 1.5, 3.0, 9.0]), np.array([-2.0, 2.0]))
+    np.testing.assert_allclose(out[0], [[0, 0, 1.5, 3, 3], [8, 8, 9.5, 11, 11]])
+
+
+def test_latlon_is_cached_per_grid_and_read_only() -> None:
+    ds = synthetic_sequence(frames=1, height=20, width=30, seed=1)
+    lat, lon = latlon(ds)
+    assert latlon(ds)[0] is lat  # the same grid again: no new projection
+    assert not lat.flags.writeable and not lon.flags.writeable
+    other = ds.isel(x=slice(5, None))
+    np.testing.assert_array_equal(latlon(other)[1], lon[:, 5:])

@@ -115,3 +115,36 @@ def test_reads_pysteps_exporter_output(tmp_path: Path) -> None:
     np.testing.assert_allclose(ds["rainfall_rate"].values, field, rtol=1e-6)
     assert str(ds["time"].values[0]).startswith("2024-07-01T12:05")
     assert ds["y"].values[0] > ds["y"].values[-1]
+
+
+def test_packed_writer_writes_what_xarray_encoder_would(tmp_path: Path) -> None:
+    """write_netcdf packs the rain itself (a frame at a time); the stored quanta and their
+    attributes must be those of xarray's CF encoder on the same dataset."""
+    import netCDF4
+
+    from radar.netcdf import encoding_for, to_netcdf_dataset
+
+    ds = synthetic_sequence(frames=3, height=40, width=32, seed=7, nodata_border=2)
+    rain = ds["rainfall_rate"].values
+    rain[0, 10, 10:14] = [0.005, 0.015, 0.025, 1234.0]  # halves round to even; beyond the max
+    rain[1, 5, 5] = -1.0
+    out = to_netcdf_dataset(ds)
+    out.to_netcdf(tmp_path / "xr.nc", engine="netcdf4", encoding=encoding_for(out))
+    write_netcdf(ds, tmp_path / "ours.nc")
+    write_netcdf(ds, tmp_path / "fast.nc", complevel=1)
+    files = [netCDF4.Dataset(tmp_path / n) for n in ("xr.nc", "ours.nc", "fast.nc")]
+    variables = [f["rainfall_rate"] for f in files]
+    for var in variables:
+        var.set_auto_maskandscale(False)
+    ref = variables[0]
+    for var in variables[1:]:
+        assert var.dtype == np.uint16
+        np.testing.assert_array_equal(var[:], ref[:])
+        assert {k: ref.getncattr(k) for k in ref.ncattrs()} == {
+            k: var.getncattr(k) for k in var.ncattrs()
+        }
+        assert var.chunking() == ref.chunking()
+    assert ref.filters()["complevel"] == 4 and variables[2].filters()["complevel"] == 1
+    assert variables[2].filters()["zlib"] and variables[2].filters()["shuffle"]
+    back = xr.open_dataset(tmp_path / "fast.nc")
+    assert float(back["rainfall_rate"][0, 10, 13]) == pytest.approx((2**16 - 2) * QUANTUM)
