@@ -25,7 +25,7 @@ from typing import Protocol
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from models._pysteps import pysteps_module
+from radar._pysteps import pysteps_module
 from radar.motion import RAIN_THRESHOLD, ZERO_DB, estimate_motion, to_db
 
 MOTION_METHOD = "lk"

@@ -113,10 +113,12 @@ def add_blends(methods: dict[str, Method], models: Iterable[str]) -> dict[str, M
     return out
 
 
-def onnx_method(path: str | Path, device: str | None = None) -> tuple[str, Method]:
+def onnx_method(
+    path: str | Path, device: str | None = None, postprocess: str | None = None
+) -> tuple[str, Method]:
     from workers.engine import Engine
 
-    engine = Engine(path, device=device)
+    engine = Engine(path, device=device, postprocess=postprocess)
     return (
         engine.info.name,
         lambda inputs, steps: engine.predict(inputs, steps)["rainfall_rate"].values,

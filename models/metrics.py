@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from models._pysteps import pysteps_module
+from radar._pysteps import pysteps_module
 from radar.transforms import rain_to_pixel
 
 THRESHOLDS = (0.5, 1.0, 5.0, 10.0, 30.0)

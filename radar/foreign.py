@@ -37,7 +37,6 @@ without it they raise :class:`~radar.exceptions.MissingOptionalDependency`.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import re
 import tempfile
@@ -51,6 +50,7 @@ import pandas as pd
 import pyproj
 import xarray as xr
 
+from radar._pysteps import pysteps_module
 from radar.canonical import make_sequence
 from radar.exceptions import FormatError, MissingOptionalDependency
 from radar.radolan import NO_RAIN_DBZ
@@ -74,15 +74,7 @@ DBZ_ATTRS = {
 
 
 def _pysteps_importers() -> ModuleType:
-    """``pysteps.io.importers``, imported quietly (pysteps prints its config path on import)."""
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            return importlib.import_module("pysteps.io.importers")
-    except ImportError as exc:
-        raise MissingOptionalDependency(
-            "reading MeteoSwiss GIF and FMI PGM composites needs pysteps "
-            f"(pip install pysteps); it could not be imported: {exc}"
-        ) from None
+    return pysteps_module("pysteps.io.importers", "reading MeteoSwiss GIF and FMI PGM composites")
 
 
 def _call_pysteps(blob: Blob, filename: str, importer: str, **kwargs) -> tuple:

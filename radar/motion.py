@@ -15,30 +15,19 @@ Methods (a registry, as pysteps keeps its own):
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 from collections.abc import Callable
 
 import numpy as np
 from scipy.ndimage import map_coordinates
 
+from radar._pysteps import pysteps_module
 from radar.exceptions import RadarError
 
 RAIN_THRESHOLD = 0.1  # mm/h below which a pixel is dry for motion estimation
 ZERO_DB = -15.0  # dB of "no rain" (pysteps' usual zerovalue)
 DEFAULT_METHOD = "lk"
 DEFAULT_FRAMES = 3
-
-
-def _pysteps(name: str):
-    """Import a pysteps module without its import-time print."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        try:
-            return importlib.import_module(name)
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise RadarError(
-                "motion method 'lk' needs pysteps (pip install pysteps opencv-python-headless)"
-            ) from exc
 
 
 def to_db(rain: np.ndarray) -> np.ndarray:
@@ -51,7 +40,7 @@ def to_db(rain: np.ndarray) -> np.ndarray:
 
 
 def _lucas_kanade(rain: np.ndarray) -> np.ndarray:
-    motion = _pysteps("pysteps.motion")
+    motion = pysteps_module("pysteps.motion", "motion method 'lk'")
     db = to_db(rain)
     if not (db > ZERO_DB).any(axis=(1, 2)).all():
         return np.zeros((2, *rain.shape[1:]), dtype=np.float32)  # a dry frame: no motion to see

@@ -69,3 +69,37 @@ def radolan_bytes(
     total = len(head) + 1 + len(body)
     head = head.replace(f"BY{len(body) + 200:>8d}", f"BY{total:>8d}")
     return head.encode("ascii") + b"\x03" + body
+
+
+def moving_blob_sequence(
+    frames: int,
+    height: int,
+    width: int,
+    velocity: tuple[float, float] = (2.0, -1.0),
+    start: tuple[float, float] = (30.0, 55.0),
+    sigma: float = 6.0,
+    peak: float = 20.0,
+):
+    """A canonical sequence (on synthetic_sequence's grid) of one Gaussian rain cell of ``peak``
+    mm/h moving ``velocity`` pixels a step (x right, y down) from ``start`` (x, y)."""
+    from radar.synthetic import synthetic_sequence
+
+    ds = synthetic_sequence(frames=frames, height=height, width=width)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    (u, v), (x0, y0) = velocity, start
+    rain = np.stack(
+        [
+            peak * np.exp(-((xx - x0 - u * t) ** 2 + (yy - y0 - v * t) ** 2) / (2 * sigma**2))
+            for t in range(frames)
+        ]
+    )
+    rain[rain < 0.1] = 0.0
+    ds["rainfall_rate"].values[:] = rain.astype(np.float32)
+    return ds
+
+
+def centroid(field: np.ndarray) -> tuple[float, float]:
+    """(x, y) centre of mass of a 2-D rain field in pixels (NaN counts as dry)."""
+    field = np.nan_to_num(np.asarray(field, dtype=np.float64))
+    yy, xx = np.mgrid[0 : field.shape[0], 0 : field.shape[1]]
+    return float((field * xx).sum() / field.sum()), float((field * yy).sum() / field.sum())

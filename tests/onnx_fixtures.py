@@ -1,7 +1,10 @@
-"""Tiny ONNX models built with onnx.helper (no torch), for engine and service tests.
+"""Tiny ONNX models for engine and service tests.
 
-``persistence_model`` repeats the last input frame ``t_out`` times, optionally scaled, so a
-test knows exactly what the engine must return around it.
+``persistence_model`` (onnx.helper, no torch) repeats the last input frame ``t_out`` times,
+optionally scaled, so a test knows exactly what the engine must return around it.
+``extrapolation_model`` (needs torch) is an untrained advection-aware network with the two
+inputs ``frames`` and ``motion``: its forecast is exactly the semi-Lagrangian extrapolation of
+the last frame along the motion the worker estimates, so a test knows where the rain must go.
 """
 
 from __future__ import annotations
@@ -65,3 +68,27 @@ def persistence_model(
     path.write_bytes(model.SerializeToString())
     assert np is not None
     return path
+
+
+def extrapolation_model(
+    path: Path,
+    t_in: int = 4,
+    t_out: int = 6,
+    resolution_m: float = 1000.0,
+    mode: str = "lagrangian",
+    name: str = "test-extrapolation",
+) -> Path:
+    from models.export import export_onnx, metadata
+    from models.registry import build
+
+    model = build(
+        "ms-convlstm",
+        hidden=4,
+        patch=1,
+        t_in=t_in,
+        t_out=t_out,
+        resolution_m=resolution_m,
+        advection=mode,
+    )
+    model.config.name = name
+    return export_onnx(model, path, metadata(model, version="test", training_data="none"))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ import xarray as xr
 
 from radar.canonical import check_sequence, make_sequence
 from radar.exceptions import RadarError
-from radar.grids import coarsen, dataset_crs, pad_to_multiple, pixel_size, refine
+from radar.grids import coarsen, dataset_crs, pad_to_multiple, pixel_size, refine_array
 from radar.transforms import PIXEL_TRANSFORM, pixel_to_rain, rain_to_pixel
 
 #: Environment variable for the device: ``auto`` (CUDA when available), ``cuda`` or ``cpu``.
@@ -118,11 +119,48 @@ def choose_providers(device: str | None = None) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+#: What may follow the network: ``cdf-match`` gives every lead the value distribution of the
+#: last observed frame (pysteps' empirical CDF matching, as S-PROG does), which undoes the
+#: shrinking and fading of rain areas that an MSE-type loss teaches under uncertainty.
+POSTPROCESSING = ("none", "cdf-match")
+
+
+def match_distribution(forecast: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Each frame of ``forecast`` (steps, y, x) with the empirical distribution of
+    ``observed`` (y, x), ranks kept: the k-th smallest forecast pixel takes the k-th smallest
+    observed value, and pixels at the frame's minimum (no rain) stay dry, as in pysteps'
+    ``nonparam_match_empirical_cdf``. Written as one sort per frame because pysteps' version
+    took 4.7 s for a 24-step DE1200 nowcast at 2 km, this one about 0.6 s; a test checks that
+    both agree. Dry observed frames leave the forecast as it is."""
+    if not (observed > 0).any():
+        return forecast
+    target = np.sort(observed.ravel()).astype(forecast.dtype)
+    flat = forecast.reshape(forecast.shape[0], -1)
+    out = np.empty_like(flat)
+    for k, frame in enumerate(flat):
+        order = np.argsort(frame)
+        out[k, order] = target
+        out[k, frame <= frame[order[0]]] = target[0]
+    return out.reshape(forecast.shape)
+
+
+def _lap(timings: dict[str, float] | None, phase: str, start: float) -> float:
+    """Add the seconds since ``start`` to ``timings[phase]`` (if recording); return now."""
+    now = time.perf_counter()
+    if timings is not None:
+        timings[phase] = timings.get(phase, 0.0) + now - start
+    return now
+
+
 class Engine:
     """One model, one onnxruntime session, and the grid handling around it."""
 
     def __init__(
-        self, path: str | os.PathLike, device: str | None = None, threads: int | None = None
+        self,
+        path: str | os.PathLike,
+        device: str | None = None,
+        threads: int | None = None,
+        postprocess: str | None = None,
     ):
         import onnxruntime as ort
 
@@ -137,27 +175,73 @@ class Engine:
         except Exception as exc:
             raise RadarError(f"{path}: not a loadable ONNX model ({exc})") from None
         self.info = _info_from_session(self.session, str(path))
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        unknown = set(self.inputs) - {"frames", "motion"}
+        if unknown:
+            raise RadarError(f"{path}: the graph asks for unknown inputs {sorted(unknown)}")
         if self.info.transform != PIXEL_TRANSFORM:
             raise RadarError(f"{path}: unknown transform {self.info.transform!r}")
+        # the model's own choice (metadata) unless the caller overrides it (evaluation)
+        self.postprocess = postprocess or self.info.meta.get("postprocess", "none")
+        if self.postprocess not in POSTPROCESSING:
+            raise RadarError(
+                f"unknown postprocessing {self.postprocess!r}; known: {', '.join(POSTPROCESSING)}"
+            )
 
-    def run_pixels(self, frames: np.ndarray) -> np.ndarray:
-        """Run the network once: [B, t_in, 1, H, W] pixels -> [B, t_out, 1, H, W] pixels."""
-        out = self.session.run(
-            ["forecast"], {"frames": np.ascontiguousarray(frames, dtype=np.float32)}
-        )[0]
+    @property
+    def needs_motion(self) -> bool:
+        """True for advection-aware models (a second graph input ``motion``, DESIGN.md §4)."""
+        return "motion" in self.inputs
+
+    def motion(self, pixels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """Motion [1, 2, H, W] for the graph, estimated from [t, h, w] pixels as the model's
+        metadata says and padded (edge values) to ``shape``."""
+        from radar.motion import estimate_motion
+
+        meta = self.info.meta
+        frames = int(meta.get("motion_frames", 3))
+        field = estimate_motion(
+            pixel_to_rain(pixels[-frames:]),
+            meta.get("motion_method", "lk"),
+            frames,
+            int(meta.get("motion_coarsen", 1)),
+        )
+        rows, cols = pixels.shape[-2:]
+        field = np.pad(field, ((0, 0), (0, shape[0] - rows), (0, shape[1] - cols)), mode="edge")
+        return field[None].astype(np.float32)
+
+    def run_pixels(self, frames: np.ndarray, motion: np.ndarray | None = None) -> np.ndarray:
+        """Run the network once: [B, t_in, 1, H, W] pixels (and motion [B, 2, H, W] for an
+        advection-aware model) -> [B, t_out, 1, H, W] pixels."""
+        feed = {"frames": np.ascontiguousarray(frames, dtype=np.float32)}
+        if self.needs_motion:
+            if motion is None:
+                raise RadarError(f"model {self.info.name} needs a motion field")
+            feed["motion"] = np.ascontiguousarray(motion, dtype=np.float32)
+        out = self.session.run(["forecast"], feed)[0]
         return np.clip(out, 0.0, 1.0)
 
     def forecast_pixels(
-        self, frames: np.ndarray, steps: int, progress: Callable[[float], None] | None = None
+        self,
+        frames: np.ndarray,
+        steps: int,
+        progress: Callable[[float], None] | None = None,
+        valid: tuple[int, int] | None = None,
     ) -> np.ndarray:
         """[t_in, H, W] pixels (H, W multiples of the stride) -> [steps, H, W], rolling out
-        autoregressively when ``steps`` exceeds the model's ``t_out``."""
-        t_in, _t_out = self.info.t_in, self.info.t_out
+        autoregressively when ``steps`` exceeds the model's ``t_out``. ``valid`` (rows, cols)
+        is the unpadded part motion is estimated on (default: all)."""
+        t_in = self.info.t_in
+        rows, cols = valid or frames.shape[-2:]
         history = list(frames[-t_in:])
         produced: list[np.ndarray] = []
         while len(produced) < steps:
             window = np.stack(history[-t_in:])[None, :, None]
-            out = self.run_pixels(window)[0, :, 0]
+            motion = None
+            if self.needs_motion:
+                recent = np.stack(history[-t_in:])[:, :rows, :cols]
+                motion = self.motion(recent, frames.shape[-2:])
+            out = self.run_pixels(window, motion)[0, :, 0]
             produced.extend(out)
             history.extend(out)
             if progress:
@@ -169,8 +253,15 @@ class Engine:
         ds: xr.Dataset,
         steps: int | None = None,
         progress: Callable[[float], None] | None = None,
+        timings: dict[str, float] | None = None,
     ) -> xr.Dataset:
-        """Nowcast ``steps`` frames (default: the model's ``t_out``) on the grid of ``ds``."""
+        """Nowcast ``steps`` frames (default: the model's ``t_out``) on the grid of ``ds``.
+
+        ``timings``, when given, receives the seconds spent in ``prepare`` (checks, regrid to
+        the model grid), ``inference`` (motion and onnxruntime) and ``regrid`` (back to mm/h
+        on the input grid).
+        """
+        clock = time.perf_counter()
         check_sequence(ds)
         info = self.info
         steps = steps or info.t_out
@@ -191,15 +282,19 @@ class Engine:
         coarse = coarsen(recent[["rainfall_rate"]].fillna(0.0), factor)
         pixels = rain_to_pixel(np.nan_to_num(coarse["rainfall_rate"].values, nan=0.0))
         padded, (rows, cols) = pad_to_multiple(pixels, info.stride)
-        out = self.forecast_pixels(padded, steps, progress)[:, :rows, :cols]
+        clock = _lap(timings, "prepare", clock)
+        out = self.forecast_pixels(padded, steps, progress, (rows, cols))[:, :rows, :cols]
+        if self.postprocess == "cdf-match":
+            out = match_distribution(out, pixels[-1])
+        clock = _lap(timings, "inference", clock)
         rain = pixel_to_rain(out)
         rain[rain < 0.01] = 0.0  # the network's near-zero haze is no rain
-        coarse_fc = xr.Dataset(
-            {"rainfall_rate": (("time", "y", "x"), rain)},
-            coords={"time": np.arange(steps), "y": coarse["y"], "x": coarse["x"]},
-        )
-        fine = refine(coarse_fc, ds)["rainfall_rate"].values if factor > 1 else rain
-        fine = np.where(coverage[None], fine, np.nan).astype(np.float32)
+        if factor > 1:
+            x, y = coarse["x"].values, coarse["y"].values
+            fine = refine_array(rain, x, y, ds["x"].values, ds["y"].values)
+        else:
+            fine = rain
+        np.copyto(fine, np.float32(np.nan), where=~coverage)  # in place: fine is ours
         ref = pd.Timestamp(recent["time"].values[-1])
         times = [ref + pd.Timedelta(minutes=info.cadence_minutes * (k + 1)) for k in range(steps)]
         attrs = {
@@ -216,7 +311,7 @@ class Engine:
             source_format="nowcast",
             accutime_minutes=info.cadence_minutes,
         )
-        return make_sequence(
+        result = make_sequence(
             fine,
             times,
             ds["x"].values,
@@ -225,3 +320,5 @@ class Engine:
             attrs,
             forecast_reference_time=ref,
         )
+        _lap(timings, "regrid", clock)
+        return result

@@ -31,6 +31,14 @@ import click
     help="Also score '<model> + LK (50/50)' for every --model: the pixelwise mean of the "
     "model's and pysteps LK extrapolation's forecasts (each run once per window).",
 )
+@click.option(
+    "--postprocess",
+    "postprocess",
+    multiple=True,
+    type=click.Choice(["none", "cdf-match"]),
+    help="Also score every --model with this postprocessing, as '<model> [NAME]' (repeat for "
+    "several; without it each model runs as its metadata says).",
+)
 @click.option("--t-in", default=4, show_default=True, help="Input frames per window.")
 @click.option("--steps", default=12, show_default=True, help="Lead times to score (frames).")
 @click.option("--cadence", default=5.0, show_default=True, help="Minutes between frames.")
@@ -50,7 +58,18 @@ import click
     help="Also draw maps.png: observed and every method at a few leads for the wettest window.",
 )
 def command(
-    data, models, baselines, blend, t_in, steps, cadence, stride, max_windows, output, maps
+    data,
+    models,
+    baselines,
+    blend,
+    postprocess,
+    t_in,
+    steps,
+    cadence,
+    stride,
+    max_windows,
+    output,
+    maps,
 ) -> None:
     from models.baselines import BASELINES
     from models.evaluation import (
@@ -77,6 +96,8 @@ def command(
             path = _export_checkpoint(path, steps, output)
         name, method = onnx_method(path)
         methods[name] = method
+        for choice in postprocess:
+            methods[f"{name} [{choice}]"] = onnx_method(path, postprocess=choice)[1]
     model_names = list(methods)
     methods.update({name: baseline_method(name) for name in names})
     if blend:

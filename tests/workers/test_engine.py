@@ -73,3 +73,29 @@ def test_errors(tmp_path: Path) -> None:
     bad.write_bytes(b"not onnx")
     with pytest.raises(RadarError, match="not a loadable ONNX model"):
         Engine(bad)
+
+
+def test_predict_reports_phase_timings(tmp_path: Path) -> None:
+    engine = Engine(persistence_model(tmp_path / "m.onnx", resolution_m=2000), device="cpu")
+    timings: dict[str, float] = {}
+    engine.predict(synthetic_sequence(frames=4, height=32, width=24, seed=3), timings=timings)
+    assert set(timings) == {"prepare", "inference", "regrid"}
+    assert all(seconds >= 0 for seconds in timings.values())
+
+
+def test_run_job_records_phases_and_a_readable_result(tmp_path: Path) -> None:
+    from radar.netcdf import write_netcdf
+    from radar.sequence import read_sequence
+    from workers.inference import EngineCache, now_iso, run_job
+    from workers.jobstore import MemoryJobStore
+
+    persistence_model(tmp_path / "p.onnx", resolution_m=2000)
+    store = MemoryJobStore()
+    frames = write_netcdf(synthetic_sequence(frames=4, height=32, width=24, seed=3))
+    job = {"id": "j", "status": "queued", "model": "test-persistence", "steps": 3}
+    store.create({**job, "created": now_iso()}, [("seq.nc", frames)])
+    assert run_job("j", store, EngineCache(tmp_path, device="cpu")) == "succeeded"
+    record = store.get("j")
+    assert set(record["timings"]) == {"decode", "prepare", "inference", "regrid", "encode"}
+    assert sum(record["timings"].values()) <= record["compute_seconds"] + 0.01
+    assert read_sequence(store.result("j")).sizes["time"] == 3
