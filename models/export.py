@@ -57,6 +57,16 @@ def _sample_inputs(model, batch: int, h: int, w: int, gen=None) -> dict[str, tor
     return inputs
 
 
+def training_data(train_config: dict) -> dict:
+    """The ``training_data`` metadata entry from a run's configuration (archives by split)."""
+    return {
+        "train": train_config.get("data", []),
+        "val": train_config.get("val", []),
+        "test": train_config.get("test", []),
+        "synthetic_sequences": train_config.get("synthetic", 0),
+    }
+
+
 def metadata(model: Nowcaster, **extra) -> dict[str, str]:
     """The ``metadata_props`` of DESIGN.md §4; ``extra`` (training data, validation scores,
     version, ...) is JSON-encoded when not a string."""

@@ -38,7 +38,7 @@ from models.data import (
     load_sequences,
     split_sequences,
 )
-from models.export import export_checked, metadata
+from models.export import export_checked, metadata, training_data
 from models.metrics import BALANCE_EDGES, BALANCE_WEIGHTS
 from models.network import Nowcaster
 from models.registry import VARIANTS, build
@@ -638,14 +638,7 @@ def export_best(cfg: TrainConfig, run: Path) -> Path:
         model.config.t_out = cfg.export_steps
     meta = metadata(
         model,
-        training_data=json.dumps(
-            {
-                "train": cfg.data,
-                "val": cfg.val,
-                "test": cfg.test,
-                "synthetic_sequences": cfg.synthetic,
-            }
-        ),
+        training_data=training_data(asdict(cfg)),
         validation_scores={k: v for k, v in ckpt["scores"].items() if isinstance(v, float | int)},
         training={
             "epochs": ckpt["progress"]["epoch"],

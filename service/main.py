@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from service.api.routes import jobs, models, nowcast, utils
 from service.errors import ApiError, api_error_handler
 from service.metrics import Metrics
-from workers.registry import list_models
+from workers.registry import default_model, list_models
 from workers.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ def build_state(app: FastAPI, settings: Settings) -> None:
     state = app.state
     state.settings = settings
     state.models = list_models(settings.model_dir)
-    state.default_model = settings.default_model or next(iter(state.models), None)
+    state.default_model = default_model(state.models, settings.model_dir, settings.default_model)
     state.metrics = Metrics()
     if settings.embedded:
         from service.runner import EmbeddedRunner

@@ -128,3 +128,22 @@ def list_models(folder: str | os.PathLike) -> dict[str, ModelEntry]:
             continue
         models.setdefault(entry.name, entry)
     return models
+
+
+#: A model folder may name its default model in this file (the shipped folder does).
+DEFAULT_FILE = "DEFAULT"
+
+
+def default_model(
+    models: dict[str, ModelEntry], folder: str | os.PathLike, wanted: str | None = None
+) -> str | None:
+    """The model a request without ``model`` gets: ``wanted`` (the setting) when given, else
+    the name in the folder's ``DEFAULT`` file when that model is served, else the first."""
+    if wanted:
+        return wanted
+    marker = Path(folder) / DEFAULT_FILE
+    if marker.is_file():
+        name = marker.read_text().strip()
+        if name in models:
+            return name
+    return next(iter(models), None)

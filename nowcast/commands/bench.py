@@ -111,6 +111,32 @@ def _rv_frames(data: Path) -> list[tuple[str, bytes]]:
     ]
 
 
+def _median_phases(records: list[dict]) -> dict[str, float]:
+    """Median seconds per phase over job records' ``timings``."""
+    return {k: statistics.median([r.get(k, 0.0) for r in records]) for k in records[0]}
+
+
+def _in_process_phases(
+    model_dir: Path, model: str, window: list[tuple[str, bytes]], steps: int
+) -> dict[str, float]:
+    """Phase timings of one job run by the worker's own function in this process."""
+    from radar.sequence import read_sequence
+    from radar.sources import Blob
+    from workers.inference import EngineCache, now_iso, run_job
+    from workers.jobstore import MemoryJobStore
+
+    store = MemoryJobStore()
+    engines = EngineCache(model_dir, device=None)
+    # a running worker has its session and the readers' imports warm: not part of a job's cost
+    engines(model)
+    read_sequence([Blob(name, data) for name, data in window])
+    job = {"id": "bench", "status": "queued", "model": model, "steps": steps, "created": now_iso()}
+    store.create(job, window)
+    if run_job("bench", store, engines) != "succeeded":
+        raise click.ClickException(f"in-process nowcast failed: {store.get('bench')['error']}")
+    return store.get("bench")["timings"]
+
+
 @command.command("service", help="Cache-hit throughput, fresh DE1200 nowcast latency, and pysteps.")
 @click.option(
     "--data",
@@ -128,11 +154,28 @@ def _rv_frames(data: Path) -> list[tuple[str, bytes]]:
 @click.option(
     "--requests", "n_requests", default=200, show_default=True, help="Cache-hit requests."
 )
-@click.option("--fresh", default=3, show_default=True, help="Fresh 12-step nowcasts to time.")
-@click.option("--steps", default=12, show_default=True)
+@click.option("--fresh", default=3, show_default=True, help="Fresh nowcasts to time.")
+@click.option(
+    "--steps",
+    default=24,
+    show_default=True,
+    help="Lead steps of every nowcast and of pysteps (24 = 2 h at 5 min).",
+)
+@click.option(
+    "--split/--no-split",
+    default=True,
+    show_default=True,
+    help="Report the worker's time per phase (one more in-process job when the API hides it).",
+)
 @click.option("--json", "as_json", is_flag=True)
 def bench_service(
-    data: Path, model_dir: Path | None, n_requests: int, fresh: int, steps: int, as_json: bool
+    data: Path,
+    model_dir: Path | None,
+    n_requests: int,
+    fresh: int,
+    steps: int,
+    split: bool,
+    as_json: bool,
 ) -> None:
     import os
     import subprocess
@@ -143,14 +186,14 @@ def bench_service(
     from models.baselines import pysteps_extrapolation
     from radar.sequence import read_sequence
     from radar.sources import Blob
-    from workers.registry import list_models
+    from workers.registry import default_model, list_models
     from workers.settings import get_settings
 
     model_dir = model_dir or get_settings().model_dir
     models = list_models(model_dir)
     if not models:
         raise click.ClickException(f"no models in {model_dir}")
-    model = next(iter(models.values()))
+    model = models[default_model(models, model_dir, get_settings().default_model)]
     frames = _rv_frames(data)
     t_in = model.t_in
     if len(frames) < t_in + fresh:
@@ -167,14 +210,19 @@ def bench_service(
     rows: dict = {"model": model.name, "t_in": t_in, "steps": steps, "grid": "DE1200 1200x1100"}
     try:
         with httpx.Client(base_url=base, timeout=600) as client:
-            for _ in range(100):
+            # a loaded machine can take far longer than usual to import and start the server
+            deadline = time.monotonic() + 300
+            while True:
                 try:
                     if client.get("/healthz").status_code == 200:
                         break
                 except httpx.TransportError:
-                    time.sleep(0.2)
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise click.ClickException("the benchmark server did not start")
+                time.sleep(0.2)
 
-            def run(window: list[tuple[str, bytes]]) -> tuple[str, float]:
+            def run(window: list[tuple[str, bytes]]) -> tuple[dict, float]:
                 start = time.perf_counter()
                 r = client.post(
                     "/nowcast", files=[("frames", f) for f in window], data={"steps": str(steps)}
@@ -189,14 +237,23 @@ def bench_service(
                 if job["status"] != "succeeded":
                     raise click.ClickException(f"nowcast failed: {job['error']}")
                 client.get(f"/jobs/{job_id}/result").raise_for_status()
-                return job_id, time.perf_counter() - start
+                return job, time.perf_counter() - start
 
-            latencies = [run(frames[k : k + t_in])[1] for k in range(fresh)]
+            jobs, latencies = zip(*(run(frames[k : k + t_in]) for k in range(fresh)), strict=True)
             rows["fresh_nowcast_s"] = {
                 "median": statistics.median(latencies),
                 "min": min(latencies),
                 "n": fresh,
             }
+            computes = [j["compute_seconds"] for j in jobs if j.get("compute_seconds")]
+            if computes:  # the worker's share; the rest is HTTP, queueing and polling
+                rows["worker_compute_s"] = {
+                    "median": statistics.median(computes),
+                    "n": len(computes),
+                }
+            if split and all(j.get("timings") for j in jobs):
+                rows["phases_s"] = _median_phases([j["timings"] for j in jobs])
+                rows["phases_from"] = "job records"
             window = [("frames", f) for f in frames[:t_in]]
             hits = []
             start_all = time.perf_counter()
@@ -216,6 +273,10 @@ def bench_service(
     finally:
         server.terminate()
         server.wait(timeout=30)
+    if split and "phases_s" not in rows:
+        # the API does not show the job record's timings: run the worker's job function here
+        rows["phases_s"] = _in_process_phases(model_dir, model.name, frames[:t_in], steps)
+        rows["phases_from"] = "one in-process run_job"
     # pysteps on the same frames, in this process, at the native grid
     ds = read_sequence([Blob(n, b) for n, b in frames[: max(t_in, 3)]])
     rain = ds["rainfall_rate"].values
@@ -232,6 +293,8 @@ def bench_service(
     rows["speed_ratio_pysteps_over_service"] = (
         rows["pysteps_lk_extrapolation_s"]["median"] / rows["fresh_nowcast_s"]["median"]
     )
+    # the issue's target reads this way round: service time at most 0.5 of pysteps' time
+    rows["time_ratio_service_over_pysteps"] = 1.0 / rows["speed_ratio_pysteps_over_service"]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -243,16 +306,23 @@ def bench_service(
         f"fresh nowcast, end to end (POST, poll, GET NetCDF): median {f['median']:.2f} s, "
         f"min {f['min']:.2f} s (n={f['n']})"
     )
+    if "worker_compute_s" in rows:
+        click.echo(f"  of which worker compute: median {rows['worker_compute_s']['median']:.2f} s")
+    if "phases_s" in rows:
+        phases = ", ".join(f"{k} {v:.2f}" for k, v in rows["phases_s"].items())
+        click.echo(f"  worker phases, s ({rows['phases_from']}): {phases}")
     click.echo(
         f"cache hits: {c['requests_per_s']:.1f} req/s, p50 {c['p50_ms']:.1f} ms, "
         f"p99 {c['p99_ms']:.1f} ms (n={c['n']})"
     )
     click.echo(
-        f"pysteps LK + semi-Lagrangian extrapolation, same frames: median {p['median']:.2f} s"
+        f"pysteps LK + semi-Lagrangian extrapolation, same frames, {steps} steps: "
+        f"median {p['median']:.2f} s"
     )
     click.echo(
-        f"pysteps / service time ratio: {rows['speed_ratio_pysteps_over_service']:.2f}"
-        " (> 1: the service is faster)"
+        f"service / pysteps time ratio: {rows['time_ratio_service_over_pysteps']:.2f}"
+        f" (pysteps / service: {rows['speed_ratio_pysteps_over_service']:.2f}; < 1: the "
+        "service is faster)"
     )
 
 

@@ -18,6 +18,14 @@ import click
 )
 @click.option("--name", default=None, help="model name in the metadata (default: the run's)")
 @click.option(
+    "--postprocess",
+    type=click.Choice(["none", "cdf-match"]),
+    default="none",
+    show_default=True,
+    help="what workers apply after the network (metadata 'postprocess'): cdf-match gives every "
+    "lead the value distribution of the last observed frame",
+)
+@click.option(
     "--tolerance",
     type=float,
     default=1e-4,
@@ -25,10 +33,15 @@ import click
     help="largest |onnxruntime - torch| allowed in pixel space",
 )
 def command(
-    checkpoint: str, output: str, steps: int | None, name: str | None, tolerance: float
+    checkpoint: str,
+    output: str,
+    steps: int | None,
+    name: str | None,
+    postprocess: str,
+    tolerance: float,
 ) -> None:
     from models.checkpoint import load_checkpoint, model_from_checkpoint
-    from models.export import export_checked, metadata
+    from models.export import export_checked, metadata, training_data
 
     ckpt = load_checkpoint(checkpoint)
     model = model_from_checkpoint(ckpt)
@@ -38,14 +51,15 @@ def command(
         model.config.t_out = steps
     if name:
         model.config.name = name
-    extra = {}
+    extra = {"postprocess": postprocess}
     if "scores" in ckpt:
         extra["validation_scores"] = {
             k: v for k, v in ckpt["scores"].items() if isinstance(v, float | int)
         }
     if "train_config" in ckpt:
         tc = ckpt["train_config"]
-        extra["training_data"] = {k: tc.get(k) for k in ("data", "val", "test", "synthetic")}
+        extra["training_data"] = training_data(tc)
+        extra["training"] = {"steps": ckpt.get("progress", {}).get("step"), "config": tc}
     path, worst = export_checked(model, output, metadata(model, **extra), tolerance)
     click.echo(
         f"wrote {path} ({model.config.name}, {model.config.t_in} -> "

@@ -27,7 +27,7 @@ def command(
     from radar.netcdf import write_netcdf
     from radar.sequence import read_sequence
     from workers.engine import Engine
-    from workers.registry import list_models
+    from workers.registry import default_model, list_models
     from workers.settings import get_settings
 
     settings = get_settings()
@@ -35,7 +35,7 @@ def command(
         path = model
     else:
         models = list_models(settings.model_dir)
-        name = model or settings.default_model or next(iter(models), None)
+        name = model or default_model(models, settings.model_dir, settings.default_model)
         if name not in models:
             raise click.ClickException(
                 f"unknown model {name!r}; served: {', '.join(models) or 'none'}"

@@ -159,4 +159,11 @@ def test_nowcast_export_writes_metadata_from_a_checkpoint(tmp_path):
     entry = model_entry(out)
     assert (entry.name, entry.t_in, entry.t_out, entry.stride) == ("ms-lstm", 2, 6, 8)
     assert entry.meta["validation_scores"] == '{"val_loss": 1.5, "val_windows": 3}'
+    assert entry.meta["postprocess"] == "none"
+    out = tmp_path / "cdf.onnx"
+    assert (
+        main(["export", str(tmp_path / "run.pt"), "-o", str(out), "--postprocess", "cdf-match"])
+        == 0
+    )
+    assert model_entry(out).meta["postprocess"] == "cdf-match"
     assert main(["export", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "x.onnx")]) == 2

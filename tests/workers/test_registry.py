@@ -8,7 +8,7 @@ import pytest
 
 from radar.exceptions import RadarError
 from tests.onnx_fixtures import persistence_model
-from workers.registry import list_models, model_entry, onnx_metadata
+from workers.registry import DEFAULT_FILE, default_model, list_models, model_entry, onnx_metadata
 
 onnx = pytest.importorskip("onnx")
 
@@ -30,3 +30,15 @@ def test_folder_listing_skips_broken_files(tmp_path: Path) -> None:
     assert sorted(list_models(tmp_path)) == ["alpha", "beta"]
     with pytest.raises(RadarError):
         onnx_metadata(tmp_path / "broken.onnx")
+
+
+def test_default_model_from_setting_marker_file_or_first(tmp_path: Path) -> None:
+    persistence_model(tmp_path / "a.onnx", name="alpha")
+    persistence_model(tmp_path / "b.onnx", name="beta")
+    models = list_models(tmp_path)
+    assert default_model(models, tmp_path) == "alpha"  # no marker: the first
+    (tmp_path / DEFAULT_FILE).write_text("beta\n")
+    assert default_model(models, tmp_path) == "beta"  # the folder's choice
+    assert default_model(models, tmp_path, "alpha") == "alpha"  # the setting wins
+    (tmp_path / DEFAULT_FILE).write_text("gone")
+    assert default_model(models, tmp_path) == "alpha"  # a stale marker is ignored

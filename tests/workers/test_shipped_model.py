@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from service.main import create_app
 from workers.engine import Engine
-from workers.registry import list_models
+from workers.registry import DEFAULT_FILE, list_models
 from workers.settings import SHIPPED_MODELS, Settings
 
 
@@ -34,18 +34,26 @@ def test_shipped_model_metadata_and_card(shipped):
         assert entry.name in card and "Quelle: Deutscher Wetterdienst" in card
 
 
-def test_the_embedded_service_serves_it_by_default(shipped):
+def test_the_embedded_service_serves_the_folders_default(shipped):
+    default = (SHIPPED_MODELS / DEFAULT_FILE).read_text().strip()
+    assert default in shipped
     with TestClient(create_app(Settings(redis_url=None))) as client:
         listing = client.get("/models").json()
-        assert listing["default"] in shipped
+        assert listing["default"] == default
+        assert {m["name"] for m in listing["data"]} == set(shipped)  # old models stay by name
         assert client.get("/readyz").status_code == 200
 
 
-def test_nowcast_on_a_full_de1200_grid(shipped, dwd_dir):
+@pytest.mark.parametrize("which", ["default", "other"])
+def test_nowcast_on_a_full_de1200_grid(shipped, dwd_dir, which):
     from radar.sequence import read_sequence
 
     rv = read_sequence(dwd_dir / "dwd_utils" / "DE1200_RV2506151820.tar.bz2")
-    entry = next(iter(shipped.values()))
+    default = (SHIPPED_MODELS / DEFAULT_FILE).read_text().strip()
+    others = [name for name in shipped if name != default]
+    if which == "other" and not others:
+        pytest.skip("only one shipped model")
+    entry = shipped[default if which == "default" else others[0]]
     inputs = rv.isel(time=slice(0, entry.t_in))
     forecast = Engine(entry.path, device="cpu").predict(inputs, steps=entry.t_out)
     rain = forecast["rainfall_rate"].values
