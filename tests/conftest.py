@@ -23,3 +23,13 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def dwd_dir(data_dir: Path) -> Path:
     return data_dir / "dwd"
+
+
+@pytest.fixture
+def torch_one_thread():
+    """Tiny tensors on a shared, loaded 2-core machine: one intra-op thread is ~10x faster."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -28,13 +28,7 @@ U, V = 1.5, -1.0  # pixels per step: right and up (rows grow downward)
 EPS = float(np.finfo(np.float32).eps)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors on a shared, loaded machine: one intra-op thread is ~10x faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def blob(h: int, w: int, x0: float, y0: float, sigma: float = 3.0) -> torch.Tensor:
