@@ -335,6 +335,20 @@ def bench_service(
 @click.option("--patch", default=1, show_default=True, help="Space-to-depth patch.")
 @click.option("--t-in", default=5, show_default=True)
 @click.option("--t-out", default=5, show_default=True)
+@click.option(
+    "--advection",
+    type=click.Choice(["none", "lagrangian", "residual"]),
+    default="none",
+    show_default=True,
+    help="Measure the variants in this advection-aware mode (fed a motion field).",
+)
+@click.option("--batch", default=1, show_default=True, help="Windows per training step.")
+@click.option(
+    "--step-repeat",
+    default=0,
+    show_default=True,
+    help="Also time this many training steps after the first (median, train_step_s).",
+)
 @click.option("--no-memory", is_flag=True, help="Skip the training-step memory measurement.")
 @click.option("--no-ort", is_flag=True, help="Skip the onnxruntime timing.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -345,6 +359,9 @@ def bench_models(
     patch: int,
     t_in: int,
     t_out: int,
+    advection: str,
+    batch: int,
+    step_repeat: int,
     no_memory: bool,
     no_ort: bool,
     as_json: bool,
@@ -357,6 +374,8 @@ def bench_models(
     if unknown:
         raise click.ClickException(f"unknown variant {unknown[0]!r}; known: {', '.join(VARIANTS)}")
     config = {"hidden": hidden, "patch": patch, "t_in": t_in, "t_out": t_out}
+    if advection != "none":
+        config["advection"] = advection
     rows: dict[str, dict] = {}
     for name in names:
         click.echo(f"measuring {name} ...", err=True)
@@ -365,8 +384,12 @@ def bench_models(
             "params_M": profile.parameters(name, **config) / 1e6,
             "GMACs": profile.macs(name, size, **config) / 1e9,
         }
-        if not no_memory:
-            row["train_step_MB"] = profile.train_step_memory(name, size, **config) / 2**20
+        if not no_memory or step_repeat:
+            cost = profile.train_step_cost(name, size, batch, step_repeat, **config)
+            if not no_memory:
+                row["train_step_MB"] = cost["peak_step_bytes"] / 2**20
+            if step_repeat:
+                row["train_step_s"] = cost["step_seconds"]
         if not no_ort:
             row["ort_s"] = profile.ort_seconds(name, size, **config)
         rows[name] = row
@@ -376,6 +399,8 @@ def bench_models(
             row["MACs_ms/flat"] = row["GMACs"] / flat["GMACs"]
             if "train_step_MB" in row:
                 row["memory_ms/flat"] = row["train_step_MB"] / flat["train_step_MB"]
+            if "train_step_s" in row:
+                row["step_ms/flat"] = row["train_step_s"] / flat["train_step_s"]
     if as_json:
         click.echo(json.dumps(list(rows.values()), indent=2))
         return
@@ -386,11 +411,14 @@ def bench_models(
         "MACs_ms/flat",
         "train_step_MB",
         "memory_ms/flat",
+        "train_step_s",
+        "step_ms/flat",
         "ort_s",
     ]
     cols = [c for c in cols if any(c in r for r in rows.values())]
     click.echo(
-        f"# {size}x{size}, {t_in} -> {t_out} frames, hidden {hidden}, patch {patch}, batch 1, CPU"
+        f"# {size}x{size}, {t_in} -> {t_out} frames, hidden {hidden}, patch {patch}, "
+        f"advection {advection}, batch {batch} (training; ORT batch 1), CPU"
     )
     click.echo("| " + " | ".join(cols) + " |")
     click.echo("|" + "---|" * len(cols))
