@@ -2,8 +2,9 @@
 
 Used by ``nowcast evaluate`` and by the model card of the shipped default model. A *method* is
 any callable ``(inputs: canonical sequence of t_in frames, steps) -> (steps, y, x) mm/h``; the
-baselines of :mod:`models.baselines` and an ONNX model (through :class:`workers.engine.Engine`)
-are wrapped to that shape, so every method sees exactly the same inputs and observations.
+baselines of :mod:`models.baselines` are wrapped to that shape here, and the caller passes in
+any other method (``nowcast evaluate`` wraps an ONNX model run by the worker's engine), so every
+method sees exactly the same inputs and observations; ``models`` knows nothing of the workers.
 :func:`add_blends` adds references that average a model with LK extrapolation.
 """
 
@@ -111,18 +112,6 @@ def add_blends(methods: dict[str, Method], models: Iterable[str]) -> dict[str, M
         out[name] = memoized(out[name])
         out[name + BLEND_SUFFIX] = blend(out[name], lk)
     return out
-
-
-def onnx_method(
-    path: str | Path, device: str | None = None, postprocess: str | None = None
-) -> tuple[str, Method]:
-    from workers.engine import Engine
-
-    engine = Engine(path, device=device, postprocess=postprocess)
-    return (
-        engine.info.name,
-        lambda inputs, steps: engine.predict(inputs, steps)["rainfall_rate"].values,
-    )
 
 
 def evaluate(

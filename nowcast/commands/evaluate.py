@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:  # the command imports numpy and xarray only when it runs
+    import numpy as np
+    import xarray as xr
 
 
 @click.command(
@@ -77,7 +83,6 @@ def command(
         baseline_method,
         evaluate,
         format_table,
-        onnx_method,
         save_results,
     )
     from radar.windows import Windows, index_frames
@@ -130,6 +135,19 @@ def command(
         files["maps"] = plot_case(windows, methods, t_in, leads, output / "maps.png")
     click.echo(format_table(results))
     click.echo(f"wrote {', '.join(str(f) for f in files.values())}", err=True)
+
+
+def onnx_method(
+    path: str | Path, device: str | None = None, postprocess: str | None = None
+) -> tuple[str, Callable[[xr.Dataset, int], np.ndarray]]:
+    """(model name, evaluation method) of an ONNX model, run by the workers' engine."""
+    from workers.engine import Engine
+
+    engine = Engine(path, device=device, postprocess=postprocess)
+    return (
+        engine.info.name,
+        lambda inputs, steps: engine.predict(inputs, steps)["rainfall_rate"].values,
+    )
 
 
 def _export_checkpoint(path: str, steps: int, output: Path) -> Path:

@@ -11,9 +11,10 @@ import pytest
 pytest.importorskip("pysteps")
 
 from models.baselines import BASELINES, persistence  # noqa: E402
-from models.evaluation import baseline_method, evaluate, headline, onnx_method, save_results  # noqa: E402
+from models.evaluation import baseline_method, evaluate, headline, save_results  # noqa: E402
 from models.metrics import SkillScores  # noqa: E402
 from nowcast.cli import main  # noqa: E402
+from nowcast.commands.evaluate import onnx_method  # noqa: E402
 from radar.netcdf import write_netcdf  # noqa: E402
 from radar.synthetic import synthetic_sequence  # noqa: E402
 from radar.windows import Windows, index_frames  # noqa: E402
