@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
+from models.errors import ModelError
 from models.network import ModelConfig, Nowcaster
-from radar.exceptions import RadarError
 
 FORMAT = "ms-nowcast-checkpoint/1"
 
@@ -31,9 +31,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         payload = torch.load(Path(path), map_location=map_location, weights_only=False)
     except Exception as exc:  # pickle, zip and torch errors all mean "not a checkpoint"
-        raise RadarError(f"{path}: not a readable checkpoint ({exc})") from None
+        raise ModelError(f"{path}: not a readable checkpoint ({exc})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise RadarError(f"{path}: not an ms-nowcast checkpoint")
+        raise ModelError(f"{path}: not an ms-nowcast checkpoint")
     return payload
 
 

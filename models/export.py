@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.advection import AdvectionNowcaster
+from models.errors import ModelError
 from models.network import Nowcaster
-from radar.exceptions import RadarError
 from radar.transforms import PIXEL_TRANSFORM
 
 OPSET = 17
@@ -27,7 +27,7 @@ METADATA_VERSION = "1"
 PARITY_TOLERANCE = 1e-4
 
 
-class ParityError(RadarError):
+class ParityError(ModelError):
     """onnxruntime and PyTorch disagree on the exported graph."""
 
 

@@ -52,6 +52,7 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors become one line on stderr and exit status 2."""
+    from models.errors import ModelError
     from radar.exceptions import RadarError
 
     try:
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return 1
-    except (RadarError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+    except (RadarError, ModelError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         click.echo(f"nowcast: error: {exc}", err=True)
         return 2
     except ImportError as exc:  # an optional dependency of this subcommand is missing

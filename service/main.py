@@ -10,9 +10,8 @@ from fastapi import FastAPI
 
 from service.api.routes import jobs, models, nowcast, utils
 from service.errors import ApiError, api_error_handler
-from service.metrics import Metrics
-from workers.registry import default_model, list_models
-from workers.settings import Settings, get_settings
+from service.prometheus import Metrics
+from workers.seam import Catalog, Settings, get_settings, open_runner, open_store
 
 log = logging.getLogger(__name__)
 
@@ -20,29 +19,14 @@ DESCRIPTION = (Path(__file__).parent / "intro.md").read_text()
 
 
 def build_state(app: FastAPI, settings: Settings) -> None:
-    from workers.jobstore import MemoryJobStore, RedisJobStore
-
+    """What the routes use, all from the seam: settings, models, job store and runner."""
     state = app.state
     state.settings = settings
-    state.models = list_models(settings.model_dir)
-    state.default_model = default_model(state.models, settings.model_dir, settings.default_model)
+    state.catalog = Catalog.read(settings.model_dir, settings.default_model)
     state.metrics = Metrics()
-    if settings.embedded:
-        from service.runner import EmbeddedRunner
-
-        state.store = MemoryJobStore(settings.job_ttl_seconds, settings.result_ttl_seconds)
-        state.runner = EmbeddedRunner(settings, state.store)
-    else:
-        from service.runner import CeleryRunner
-
-        state.store = RedisJobStore(
-            settings.redis_url,
-            settings.key_prefix,
-            settings.job_ttl_seconds,
-            settings.result_ttl_seconds,
-        )
-        state.runner = CeleryRunner(settings)
-    if not state.models:
+    state.store = open_store(settings)
+    state.runner = open_runner(settings, state.store)
+    if not state.catalog.models:
         log.warning("no ONNX models in %s: POST /nowcast will answer 404", settings.model_dir)
 
 

@@ -13,7 +13,7 @@ from radar.exceptions import FormatError, RadarError, SizeLimitError
 from radar.headers import FrameInfo, describe
 from radar.sources import Blob, load
 from service.errors import ApiError
-from workers.registry import ModelEntry
+from workers.seam import ModelInfo
 
 
 def frame_infos(files: list[tuple[str, bytes]]) -> list[FrameInfo]:
@@ -41,7 +41,7 @@ def frame_infos(files: list[tuple[str, bytes]]) -> list[FrameInfo]:
     return infos
 
 
-def check_sequence(infos: list[FrameInfo], model: ModelEntry) -> dict:
+def check_sequence(infos: list[FrameInfo], model: ModelInfo) -> dict:
     """Check that the frames can feed ``model``; returns a summary (product, grid, count)."""
     first = infos[0]
     for info in infos[1:]:

@@ -1,51 +1,16 @@
-"""workers.celery_app: the Celery application (wiring only; the logic is in plain functions).
-
-Settings follow Celery's guidance for long, expensive tasks: late acknowledgement with
-rejection when a worker dies (the job is redelivered, and :func:`workers.inference.run_job` is
-idempotent by job id), one task reserved at a time, hard and soft time limits, and a Redis
-visibility timeout longer than the longest training run. Results live in our job store, so
-Celery's result backend is off.
+"""workers.celery_app: the workers' Celery application (wiring only; the logic is in plain
+functions). Its configuration is :func:`workers.seam.celery_config`, the same the gateway
+sends with, so queueing is set in one place.
 """
 
 from __future__ import annotations
 
 from celery import Celery
 
-from workers.names import INFERENCE_TASK, TRAIN_TASK
+from workers.seam import make_celery
 
-
-def make_celery(redis_url: str | None = None) -> Celery:
-    from workers.settings import get_settings
-
-    settings = get_settings()
-    url = redis_url or settings.redis_url
-    if not url:
-        raise RuntimeError("Celery needs REDIS_URL (the embedded mode runs jobs in-process)")
-    app = Celery(
-        "nowcast", broker=url, include=["workers.tasks.inference", "workers.tasks.training"]
-    )
-    app.conf.update(
-        task_routes={
-            INFERENCE_TASK: {"queue": settings.inference_queue},
-            TRAIN_TASK: {"queue": settings.train_queue},
-        },
-        task_default_queue=settings.inference_queue,
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        task_track_started=True,
-        task_ignore_result=True,
-        worker_prefetch_multiplier=1,
-        worker_max_tasks_per_child=500,
-        task_time_limit=settings.task_time_limit_seconds,
-        task_soft_time_limit=max(settings.task_time_limit_seconds - 30, 5),
-        broker_transport_options={"visibility_timeout": 7 * 24 * 3600},
-        broker_connection_retry_on_startup=True,
-        task_serializer="json",
-        accept_content=["json"],
-        worker_hijack_root_logger=False,
-    )
-    return app
-
+#: The task modules a worker loads; the gateway never imports them.
+TASK_MODULES = ("workers.tasks.inference", "workers.tasks.training")
 
 app = None  # created on first use by get_app(), so importing this module needs no Redis URL
 
@@ -53,5 +18,5 @@ app = None  # created on first use by get_app(), so importing this module needs 
 def get_app() -> Celery:
     global app
     if app is None:
-        app = make_celery()
+        app = make_celery(include=TASK_MODULES)
     return app

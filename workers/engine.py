@@ -11,95 +11,32 @@ else. :class:`Engine` does the work around the network so that any DWD grid can 
 4. crop, back to mm/h, interpolate to the input grid, mask outside the radar coverage.
 
 One :class:`Engine` holds one onnxruntime session; create it once per process (after any fork).
+What it knows of the file is the same :class:`workers.catalog.ModelInfo` the gateway lists; its
+errors are :class:`EngineError` (a :class:`models.errors.ModelError`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from models.errors import ModelError
 from radar.canonical import check_sequence, make_sequence
-from radar.exceptions import RadarError
 from radar.grids import coarsen, dataset_crs, pad_to_multiple, pixel_size, refine_array
 from radar.transforms import PIXEL_TRANSFORM, pixel_to_rain, rain_to_pixel
+from workers.catalog import ModelInfo
 
 #: Environment variable for the device: ``auto`` (CUDA when available), ``cuda`` or ``cpu``.
 DEVICE_ENV = "NOWCAST_DEVICE"
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """What a worker needs to know about a model file, read from its ONNX metadata."""
-
-    name: str
-    path: str
-    t_in: int
-    t_out: int
-    cadence_minutes: float
-    resolution_m: float
-    stride: int
-    transform: str
-    meta: dict = field(default_factory=dict)
-
-    def public(self) -> dict:
-        """JSON-friendly description (for ``GET /models`` and model cards)."""
-        out = dict(self.meta.items())
-        out.update(
-            name=self.name,
-            t_in=self.t_in,
-            t_out=self.t_out,
-            cadence_minutes=self.cadence_minutes,
-            resolution_m=self.resolution_m,
-            stride=self.stride,
-            transform=self.transform,
-        )
-        for key, value in list(out.items()):
-            if isinstance(value, str) and value[:1] in "{[":
-                try:
-                    out[key] = json.loads(value)
-                except ValueError:
-                    pass
-        return out
-
-
-def read_model_info(path: str | os.PathLike) -> ModelInfo:
-    """Read a model's metadata (no session kept; cheap enough for a registry listing)."""
-    import onnxruntime as ort
-
-    path = str(path)
-    if not Path(path).is_file():
-        raise RadarError(f"{path}: model file not found")
-    try:
-        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise RadarError(f"{path}: not a loadable ONNX model ({exc})") from None
-    return _info_from_session(session, path)
-
-
-def _info_from_session(session, path: str) -> ModelInfo:
-    meta = dict(session.get_modelmeta().custom_metadata_map)
-    try:
-        return ModelInfo(
-            name=meta.get("name", Path(path).stem),
-            path=path,
-            t_in=int(meta["t_in"]),
-            t_out=int(meta["t_out"]),
-            cadence_minutes=float(meta.get("cadence_minutes", 5)),
-            resolution_m=float(meta.get("resolution_m", 1000)),
-            stride=int(meta.get("stride", 1)),
-            transform=meta.get("transform", PIXEL_TRANSFORM),
-            meta=meta,
-        )
-    except (KeyError, ValueError) as exc:
-        raise RadarError(f"{path}: model metadata incomplete ({exc})") from None
+class EngineError(ModelError):
+    """A model file cannot serve (unloadable, unknown inputs) or cannot serve these frames."""
 
 
 def choose_providers(device: str | None = None) -> list[str]:
@@ -173,18 +110,20 @@ class Engine:
                 str(path), sess_options=options, providers=self.providers
             )
         except Exception as exc:
-            raise RadarError(f"{path}: not a loadable ONNX model ({exc})") from None
-        self.info = _info_from_session(self.session, str(path))
+            raise EngineError(f"{path}: not a loadable ONNX model ({exc})") from None
+        self.info = ModelInfo.from_metadata(
+            dict(self.session.get_modelmeta().custom_metadata_map), str(path)
+        )
         self.inputs = [i.name for i in self.session.get_inputs()]
         unknown = set(self.inputs) - {"frames", "motion"}
         if unknown:
-            raise RadarError(f"{path}: the graph asks for unknown inputs {sorted(unknown)}")
+            raise EngineError(f"{path}: the graph asks for unknown inputs {sorted(unknown)}")
         if self.info.transform != PIXEL_TRANSFORM:
-            raise RadarError(f"{path}: unknown transform {self.info.transform!r}")
+            raise EngineError(f"{path}: unknown transform {self.info.transform!r}")
         # the model's own choice (metadata) unless the caller overrides it (evaluation)
         self.postprocess = postprocess or self.info.meta.get("postprocess", "none")
         if self.postprocess not in POSTPROCESSING:
-            raise RadarError(
+            raise EngineError(
                 f"unknown postprocessing {self.postprocess!r}; known: {', '.join(POSTPROCESSING)}"
             )
 
@@ -216,7 +155,7 @@ class Engine:
         feed = {"frames": np.ascontiguousarray(frames, dtype=np.float32)}
         if self.needs_motion:
             if motion is None:
-                raise RadarError(f"model {self.info.name} needs a motion field")
+                raise EngineError(f"model {self.info.name} needs a motion field")
             feed["motion"] = np.ascontiguousarray(motion, dtype=np.float32)
         out = self.session.run(["forecast"], feed)[0]
         return np.clip(out, 0.0, 1.0)
@@ -266,14 +205,14 @@ class Engine:
         info = self.info
         steps = steps or info.t_out
         if steps < 1:
-            raise RadarError("steps must be at least 1")
+            raise EngineError("steps must be at least 1")
         if ds.sizes["time"] < info.t_in:
-            raise RadarError(f"model {info.name} needs {info.t_in} frames, got {ds.sizes['time']}")
+            raise EngineError(f"model {info.name} needs {info.t_in} frames, got {ds.sizes['time']}")
         recent = ds.isel(time=slice(-info.t_in, None))
         if recent.sizes["time"] > 1:
             step = np.diff(recent["time"].values) / np.timedelta64(1, "m")
             if not np.allclose(step, info.cadence_minutes):
-                raise RadarError(
+                raise EngineError(
                     f"model {info.name} expects frames every {info.cadence_minutes:g} min, "
                     f"got steps of {sorted(set(step.tolist()))} min"
                 )

@@ -123,8 +123,9 @@ def _in_process_phases(
     from radar.grids import latlon
     from radar.sequence import read_sequence
     from radar.sources import Blob
-    from workers.inference import EngineCache, now_iso, run_job
-    from workers.jobstore import MemoryJobStore
+    from workers.nowcast_job import EngineCache, run_job
+    from workers.seam import now_iso
+    from workers.store import MemoryJobStore
 
     store = MemoryJobStore()
     engines = EngineCache(model_dir, device=None)
@@ -188,14 +189,13 @@ def bench_service(
     from models.baselines import pysteps_extrapolation
     from radar.sequence import read_sequence
     from radar.sources import Blob
-    from workers.registry import default_model, list_models
-    from workers.settings import get_settings
+    from workers.seam import Catalog, get_settings
 
     model_dir = model_dir or get_settings().model_dir
-    models = list_models(model_dir)
-    if not models:
+    catalog = Catalog.read(model_dir, get_settings().default_model)
+    if not catalog.models:
         raise click.ClickException(f"no models in {model_dir}")
-    model = models[default_model(models, model_dir, get_settings().default_model)]
+    model = catalog.require()
     frames = _rv_frames(data)
     t_in = model.t_in
     if len(frames) < t_in + fresh:

@@ -27,20 +27,20 @@ def command(
     from radar.netcdf import write_netcdf
     from radar.sequence import read_sequence
     from workers.engine import Engine
-    from workers.registry import default_model, list_models
-    from workers.settings import get_settings
+    from workers.seam import Catalog, get_settings
 
     settings = get_settings()
     if model and model.endswith(".onnx"):
         path = model
     else:
-        models = list_models(settings.model_dir)
-        name = model or default_model(models, settings.model_dir, settings.default_model)
-        if name not in models:
+        catalog = Catalog.read(settings.model_dir, settings.default_model)
+        info = catalog.get(model)
+        if info is None:
             raise click.ClickException(
-                f"unknown model {name!r}; served: {', '.join(models) or 'none'}"
+                f"unknown model {model or catalog.default!r}; "
+                f"served: {', '.join(catalog.models) or 'none'}"
             )
-        path = models[name].path
+        path = info.path
     engine = Engine(path, device=device or settings.device)
     ds = read_sequence(list(files))
     forecast = engine.predict(ds, steps=steps)

@@ -17,8 +17,8 @@ import click
 def command(host: str, port: int, workers: int, log_level: str) -> None:
     import uvicorn
 
-    from workers.registry import list_models
-    from workers.settings import get_settings
+    from workers.catalog import list_models
+    from workers.seam import get_settings
 
     settings = get_settings()
     if settings.embedded and workers > 1:

@@ -21,7 +21,7 @@ import click
 def command(
     queue: str | None, pool: str, concurrency: int, loglevel: str, hostname: str | None
 ) -> None:
-    from workers.settings import get_settings
+    from workers.seam import get_settings
 
     settings = get_settings()
     if settings.embedded:

@@ -1,21 +1,19 @@
-"""service.api.deps: what routes receive, as Annotated dependencies."""
+"""service.api.deps: what routes receive, as Annotated dependencies.
+
+Routes take the application state (built by :func:`service.main.build_state`): ``settings``,
+``catalog``, ``store``, ``runner`` and ``metrics``.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.datastructures import State
 
-from workers.settings import Settings
 
-
-def get_state(request: Request):
+def get_state(request: Request) -> State:
     return request.app.state
 
 
-def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-StateDep = Annotated[object, Depends(get_state)]
+StateDep = Annotated[State, Depends(get_state)]

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.conftest import SHARED
-from workers.settings import Settings
+from workers.seam import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"

@@ -150,13 +150,13 @@ def test_export_refuses_and_deletes_a_graph_that_disagrees(tmp_path):
 def test_nowcast_export_writes_metadata_from_a_checkpoint(tmp_path):
     from models.checkpoint import save_checkpoint
     from nowcast.cli import main
-    from workers.registry import model_entry
+    from workers.catalog import read_model_info
 
     model = build("ms-lstm", **TINY)
     save_checkpoint(tmp_path / "run.pt", model, scores={"val_loss": 1.5, "val_windows": 3})
     out = tmp_path / "m.onnx"
     assert main(["export", str(tmp_path / "run.pt"), "-o", str(out), "--steps", "6"]) == 0
-    entry = model_entry(out)
+    entry = read_model_info(out)
     assert (entry.name, entry.t_in, entry.t_out, entry.stride) == ("ms-lstm", 2, 6, 8)
     assert entry.meta["validation_scores"] == '{"val_loss": 1.5, "val_windows": 3}'
     assert entry.meta["postprocess"] == "none"
@@ -165,5 +165,5 @@ def test_nowcast_export_writes_metadata_from_a_checkpoint(tmp_path):
         main(["export", str(tmp_path / "run.pt"), "-o", str(out), "--postprocess", "cdf-match"])
         == 0
     )
-    assert model_entry(out).meta["postprocess"] == "cdf-match"
+    assert read_model_info(out).meta["postprocess"] == "cdf-match"
     assert main(["export", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "x.onnx")]) == 2

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from service.main import create_app
 from tests.onnx_fixtures import persistence_model
-from workers.settings import Settings
+from workers.seam import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("NOWCAST_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -101,7 +101,7 @@ def celery_env(redis_url: str, model_dir: Path):
         inference_queue=env["NOWCAST_INFERENCE_QUEUE"],
         device="cpu",
     )
-    from service.runner import CeleryRunner
+    from workers.seam import CeleryRunner
 
     runner = CeleryRunner(settings)
     deadline = time.monotonic() + 60

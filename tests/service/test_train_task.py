@@ -17,9 +17,7 @@ pytest.importorskip("torch")
 
 
 def test_train_task_on_the_train_queue_exports_a_model(redis_url: str, tmp_path: Path):
-    from workers.celery_app import make_celery
-    from workers.names import TRAIN_TASK
-    from workers.settings import Settings
+    from workers.seam import TRAIN_TASK, Settings, make_celery
 
     tag = uuid.uuid4().hex[:8]
     queue = f"train-test-{tag}"
@@ -50,8 +48,8 @@ def test_train_task_on_the_train_queue_exports_a_model(redis_url: str, tmp_path:
             stderr=subprocess.STDOUT,
         )
     try:
-        app = make_celery(redis_url)
         settings = Settings(redis_url=redis_url, train_queue=queue)
+        app = make_celery(settings)
         out = tmp_path / "run"
         served = tmp_path / "served"
         argv = [

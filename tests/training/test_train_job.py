@@ -89,8 +89,8 @@ def test_bad_options_are_one_clear_error(tmp_path):
 
 
 def test_smoke_run_trains_validates_and_exports_a_servable_model(tmp_path):
+    from workers.catalog import list_models
     from workers.engine import Engine
-    from workers.registry import list_models
     from workers.train_job import main
 
     served = tmp_path / "served"

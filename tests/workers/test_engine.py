@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from radar.exceptions import RadarError
+from models.errors import ModelError
 from radar.synthetic import synthetic_sequence
 from radar.transforms import pixel_to_rain, rain_to_pixel
 from tests.onnx_fixtures import persistence_model
-from workers.engine import Engine, read_model_info
+from workers.catalog import read_model_info
+from workers.engine import Engine
 
 pytest.importorskip("onnx")
 
@@ -65,13 +66,13 @@ def test_coarser_model_resolution_is_regridded(tmp_path: Path) -> None:
 
 def test_errors(tmp_path: Path) -> None:
     engine = Engine(persistence_model(tmp_path / "m.onnx", t_in=4), device="cpu")
-    with pytest.raises(RadarError, match="needs 4 frames, got 2"):
+    with pytest.raises(ModelError, match="needs 4 frames, got 2"):
         engine.predict(synthetic_sequence(frames=2, height=8, width=8))
-    with pytest.raises(RadarError, match="every 5 min"):
+    with pytest.raises(ModelError, match="every 5 min"):
         engine.predict(synthetic_sequence(frames=4, height=8, width=8, cadence_minutes=10))
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not onnx")
-    with pytest.raises(RadarError, match="not a loadable ONNX model"):
+    with pytest.raises(ModelError, match="not a loadable ONNX model"):
         Engine(bad)
 
 
@@ -86,8 +87,9 @@ def test_predict_reports_phase_timings(tmp_path: Path) -> None:
 def test_run_job_records_phases_and_a_readable_result(tmp_path: Path) -> None:
     from radar.netcdf import write_netcdf
     from radar.sequence import read_sequence
-    from workers.inference import EngineCache, now_iso, run_job
-    from workers.jobstore import MemoryJobStore
+    from workers.nowcast_job import EngineCache, run_job
+    from workers.seam import now_iso
+    from workers.store import MemoryJobStore
 
     persistence_model(tmp_path / "p.onnx", resolution_m=2000)
     store = MemoryJobStore()

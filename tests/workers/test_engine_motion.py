@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from radar.exceptions import RadarError
+from models.errors import ModelError
 from radar.synthetic import synthetic_sequence
 from tests.helpers import centroid, moving_blob_sequence
 from tests.onnx_fixtures import extrapolation_model, persistence_model
 from workers.engine import Engine
-from workers.settings import SHIPPED_MODELS
+from workers.seam import SHIPPED_MODELS
 
 pytest.importorskip("onnx")
 pytest.importorskip("pysteps")
@@ -91,7 +91,7 @@ def test_refusals(two_input_model, tmp_path):
 
     engine = Engine(two_input_model, device="cpu")
     frames = np.zeros((1, 4, 1, 8, 8), np.float32)
-    with pytest.raises(RadarError, match="needs a motion field"):
+    with pytest.raises(ModelError, match="needs a motion field"):
         engine.run_pixels(frames)
     assert engine.run_pixels(frames, np.zeros((1, 2, 8, 8), np.float32)).shape == (1, 3, 1, 8, 8)
     model = onnx.load(str(persistence_model(tmp_path / "p.onnx")))
@@ -99,5 +99,5 @@ def test_refusals(two_input_model, tmp_path):
         helper.make_tensor_value_info("quality", TensorProto.FLOAT, ["batch", 1, "H", "W"])
     )
     onnx.save(model, str(tmp_path / "p.onnx"))
-    with pytest.raises(RadarError, match=r"unknown inputs \['quality'\]"):
+    with pytest.raises(ModelError, match=r"unknown inputs \['quality'\]"):
         Engine(tmp_path / "p.onnx", device="cpu")

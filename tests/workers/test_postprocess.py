@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from radar.exceptions import RadarError
+from models.errors import ModelError
 from tests.onnx_fixtures import persistence_model
 from workers.engine import Engine, match_distribution
 
@@ -34,7 +34,7 @@ def test_engine_postprocessing_choice(tmp_path: Path) -> None:
     path = persistence_model(tmp_path / "p.onnx")
     assert Engine(path).postprocess == "none"  # no metadata entry: as before
     assert Engine(path, postprocess="cdf-match").postprocess == "cdf-match"
-    with pytest.raises(RadarError, match="unknown postprocessing"):
+    with pytest.raises(ModelError, match="unknown postprocessing"):
         Engine(path, postprocess="sharpen")
 
 

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.main import create_app
+from workers.catalog import DEFAULT_FILE, list_models
 from workers.engine import Engine
-from workers.registry import DEFAULT_FILE, list_models
-from workers.settings import SHIPPED_MODELS, Settings
+from workers.seam import SHIPPED_MODELS, Settings
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from celery import Task
 
 from workers.celery_app import get_app
-from workers.inference import EngineCache, run_job
-from workers.names import INFERENCE_TASK
+from workers.nowcast_job import EngineCache, run_job
+from workers.seam import INFERENCE_TASK, JobStore, get_settings, open_store
 
 app = get_app()
 
@@ -22,22 +22,14 @@ class EngineTask(Task):
     _engines = None
 
     @property
-    def store(self):
+    def store(self) -> JobStore:
         if self._store is None:
-            from workers.jobstore import RedisJobStore
-            from workers.settings import get_settings
-
-            s = get_settings()
-            self._store = RedisJobStore(
-                s.redis_url, s.key_prefix, s.job_ttl_seconds, s.result_ttl_seconds
-            )
+            self._store = open_store(get_settings())
         return self._store
 
     @property
     def engines(self) -> EngineCache:
         if self._engines is None:
-            from workers.settings import get_settings
-
             s = get_settings()
             self._engines = EngineCache(s.model_dir, s.device)
         return self._engines

@@ -1,22 +1,18 @@
-"""workers.tasks.training: the Celery task that trains a model on the ``train`` queue."""
+"""workers.tasks.training: the Celery task that trains a model on the ``train`` queue.
+
+Its week-long time limits are set with the rest of the queueing, in
+:func:`workers.seam.celery_config`.
+"""
 
 from __future__ import annotations
 
 from workers.celery_app import get_app
-from workers.names import TRAIN_TASK
+from workers.seam import TRAIN_TASK
 
 app = get_app()
 
-#: A training run lasts hours or days: the inference jobs' time limits must not apply to it.
-TRAIN_TIME_LIMIT_SECONDS = 7 * 24 * 3600
 
-
-@app.task(
-    name=TRAIN_TASK,
-    bind=True,
-    time_limit=TRAIN_TIME_LIMIT_SECONDS,
-    soft_time_limit=TRAIN_TIME_LIMIT_SECONDS - 60,
-)
+@app.task(name=TRAIN_TASK, bind=True)
 def train(self, argv: list[str]) -> str:
     """Run ``workers/train_job.py`` with command-line arguments ``argv``; returns the model path.
 

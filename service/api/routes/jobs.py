@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Response
 
 from service.api.deps import StateDep
 from service.errors import ApiError, error_responses
-from service.jobs import public
 from service.schemas import JobPublic
+from service.submission import public
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 

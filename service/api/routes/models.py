@@ -15,7 +15,7 @@ _FIELDS = ("name", "t_in", "t_out", "cadence_minutes", "resolution_m", "stride",
 @router.get("/models", response_model=ModelsPublic, summary="Served models")
 def list_served(state: StateDep):
     data = []
-    for entry in state.models.values():
+    for entry in state.catalog.models.values():
         info = entry.public()
         data.append(
             {
@@ -23,4 +23,4 @@ def list_served(state: StateDep):
                 "metadata": {k: v for k, v in info.items() if k not in _FIELDS},
             }
         )
-    return {"data": data, "count": len(data), "default": state.default_model}
+    return {"data": data, "count": len(data), "default": state.catalog.default}

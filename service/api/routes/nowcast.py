@@ -8,8 +8,8 @@ from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from service.api.deps import StateDep
 from service.errors import ApiError, error_responses
-from service.jobs import public, submit
 from service.schemas import JobPublic
+from service.submission import public, submit
 from service.validation import check_sequence, frame_infos
 
 router = APIRouter(tags=["nowcast"])
@@ -67,9 +67,9 @@ async def create_nowcast(
     files = await read_uploads(
         frames or [], int(settings.max_upload_mb * 2**20), settings.max_files
     )
-    entry = state.models.get(model or state.default_model or "")
+    entry = state.catalog.get(model)
     if entry is None:
-        known = ", ".join(state.models) or "none installed"
+        known = ", ".join(state.catalog.models) or "none installed"
         raise ApiError(404, "unknown_model", f"unknown model {model!r}; served: {known}")
     steps = steps or entry.t_out
     if steps > settings.max_steps:

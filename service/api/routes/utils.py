@@ -25,7 +25,7 @@ def readyz(state: StateDep, response: Response):
     checks: dict[str, bool | str] = {
         "store": state.store.ping(),
         "workers": state.runner.workers_alive(),
-        "model": bool(state.default_model and state.default_model in state.models),
+        "model": state.catalog.get() is not None,
     }
     ready = all(v is True for v in checks.values())
     if not ready:

@@ -1,14 +1,18 @@
-"""service.jobs: submit a nowcast request (idempotently) and describe jobs to clients."""
+"""service.submission: submit a nowcast request (idempotently) and describe jobs to clients."""
 
 from __future__ import annotations
 
-from workers.inference import now_iso
-from workers.jobstore import job_id as content_id
-from workers.registry import ModelEntry
+from workers.seam import JobStore, ModelInfo, Runner, now_iso
+from workers.seam import job_id as content_id
 
 
 def submit(
-    store, runner, files: list[tuple[str, bytes]], model: ModelEntry, steps: int, summary: dict
+    store: JobStore,
+    runner: Runner,
+    files: list[tuple[str, bytes]],
+    model: ModelInfo,
+    steps: int,
+    summary: dict,
 ) -> tuple[dict, bool]:
     """Create (or find) the job for this request; returns (job, cached).
 
@@ -54,6 +58,7 @@ def submit(
 
 
 def public(job: dict, cached: bool = False) -> dict:
+    """A job record as ``JobPublic``: with its URL, links and whether it was cached."""
     url = f"/jobs/{job['id']}"
     links = {"self": url, "result": f"{url}/result" if job["status"] == "succeeded" else None}
     return {**job, "status_url": url, "cached": cached, "links": links}

@@ -1,4 +1,4 @@
-"""service.metrics: Prometheus metrics of the gateway plus the job counters kept in the store.
+"""service.prometheus: Prometheus metrics of the gateway plus the job counters kept in the store.
 
 The counters in the store (computations, cache hits, failures) are shared by every worker and
 gateway process, so they are read from there at scrape time instead of being kept per process.

@@ -1,7 +1,8 @@
-"""workers.inference: one nowcast job from stored inputs to stored result (a plain function).
+"""workers.nowcast_job: one nowcast job from stored inputs to stored result (a plain function).
 
-The Celery task and the embedded executor both call :func:`run_job`; it holds the logic, they
-only wire it. Errors a user caused (bad frames, a model that cannot serve them) end the job as
+The Celery task and the embedded runner both call :func:`run_job`; it holds the logic, they
+only wire it (the inference itself is :class:`workers.engine.Engine`). Errors a user caused
+(bad frames, a model that cannot serve them) end the job as
 ``failed`` with the message; anything else ends it as ``failed`` with "internal error" and is
 logged with its traceback. Either way the job never stays ``running``.
 """
@@ -11,13 +12,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from os import PathLike
+from typing import TYPE_CHECKING
 
+from models.errors import ModelError
 from radar.exceptions import RadarError
 from radar.netcdf import write_netcdf
 from radar.sequence import read_sequence
 from radar.sources import Blob
-from workers.jobstore import JobStore
+from workers.catalog import list_models
+from workers.seam import JobStore, now_iso
+
+if TYPE_CHECKING:  # onnxruntime is imported when the first engine is built
+    from workers.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +33,7 @@ log = logging.getLogger(__name__)
 RESULT_COMPLEVEL = 3
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def run_job(job_id: str, store: JobStore, get_engine: Callable[[str], object]) -> str:
+def run_job(job_id: str, store: JobStore, get_engine: Callable[[str], Engine]) -> str:
     """Run job ``job_id``; returns its final status."""
     job = store.get(job_id)
     if job is None:
@@ -80,7 +83,7 @@ def run_job(job_id: str, store: JobStore, get_engine: Callable[[str], object]) -
         )
         store.drop_inputs(job_id)
         return "succeeded"
-    except RadarError as exc:
+    except (RadarError, ModelError) as exc:
         message = str(exc)
     except Exception as exc:  # the job must end failed, whatever broke
         log.exception("job %s failed", job_id)
@@ -93,18 +96,18 @@ def run_job(job_id: str, store: JobStore, get_engine: Callable[[str], object]) -
 class EngineCache:
     """One :class:`workers.engine.Engine` per model name, created on first use in this process."""
 
-    def __init__(self, model_dir, device: str | None = None):
+    def __init__(self, model_dir: str | PathLike, device: str | None = None):
         self.model_dir = model_dir
         self.device = device
-        self._engines: dict[str, object] = {}
+        self._engines: dict[str, Engine] = {}
 
-    def __call__(self, name: str):
+    def __call__(self, name: str) -> Engine:
         if name not in self._engines:
             from workers.engine import Engine
-            from workers.registry import list_models
 
-            models = list_models(self.model_dir)
+            models = list_models(self.model_dir)  # read again: a trainer may have added one
             if name not in models:
-                raise RadarError(f"model {name!r} is not served here (known: {', '.join(models)})")
+                known = ", ".join(models)
+                raise ModelError(f"model {name!r} is not served here (known: {known})")
             self._engines[name] = Engine(models[name].path, device=self.device)
         return self._engines[name]

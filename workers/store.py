@@ -1,4 +1,4 @@
-"""workers.jobstore: job records, their input frames and results, in Redis or in memory.
+"""workers.store: job records, their input frames and results, in Redis or in memory.
 
 Both the gateway (create, read) and the workers (inputs, progress, result) use this; it needs
 only redis-py, so neither side imports more than it must. Keys (with the configured prefix)::
@@ -8,38 +8,31 @@ only redis-py, so neither side imports more than it must. Keys (with the configu
     result:{id}   the result NetCDF bytes, TTL = result TTL
     stats         hash of counters (submitted, computations, cache_hits, failures)
 
-Job ids are content hashes (see :func:`job_id`), so the same request maps to the same job.
+Job ids are content hashes (:func:`workers.seam.job_id`), so the same request maps to the same
+job. The gateway reaches this module through :mod:`workers.seam`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterable
 from typing import Protocol
-
-STATUSES = ("queued", "running", "succeeded", "failed")
-
-
-def job_id(files: Iterable[bytes], model: str, version: str, params: dict) -> str:
-    """Content hash of a request: the frames (in any order), the model and the parameters."""
-    digests = sorted(hashlib.sha256(data).hexdigest() for data in files)
-    payload = json.dumps(
-        {"frames": digests, "model": model, "version": version, "params": params}, sort_keys=True
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
 class JobStore(Protocol):
+    """What the gateway and the job function use; :class:`RedisJobStore` and
+    :class:`MemoryJobStore` implement it."""
+
     def create(self, job: dict, inputs: list[tuple[str, bytes]]) -> bool: ...
+    def replace(self, job: dict, inputs: list[tuple[str, bytes]]) -> None: ...
     def get(self, job_id: str) -> dict | None: ...
     def update(self, job_id: str, **fields) -> None: ...
     def inputs(self, job_id: str) -> list[tuple[str, bytes]]: ...
     def drop_inputs(self, job_id: str) -> None: ...
     def set_result(self, job_id: str, data: bytes) -> None: ...
     def result(self, job_id: str) -> bytes | None: ...
+    def has_result(self, job_id: str) -> bool: ...
     def incr(self, counter: str, amount: int = 1) -> None: ...
     def stats(self) -> dict[str, int]: ...
     def ping(self) -> bool: ...

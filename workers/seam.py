@@ -1,0 +1,259 @@
+"""workers.seam: all that the gateway and the workers share, and the only part of ``workers``
+the gateway imports (DESIGN.md §2). Torch-free and onnxruntime-free; Celery and redis-py are
+imported only when a queue or a Redis store is opened.
+
+=====================  ======================================================================
+settings               :class:`Settings` from the environment (``NOWCAST_*``, ``REDIS_URL``)
+task names             :data:`INFERENCE_TASK`, :data:`TRAIN_TASK` (the gateway sends by name)
+queueing               :func:`celery_config`, the one Celery configuration of both sides, and
+                       :func:`open_runner`: Celery messages with Redis, a thread without
+job ids                :func:`job_id` (content hash of a request), :func:`now_iso`
+job store              :class:`JobStore` and :func:`open_store` (:mod:`workers.store`)
+model listing          :class:`ModelInfo`, :class:`Catalog` (:mod:`workers.catalog`)
+=====================  ======================================================================
+
+Changing how jobs are queued (queues, routes, time limits, acknowledgement) means editing this
+module only: the Celery app of the workers (:mod:`workers.celery_app`) and the gateway's
+sender both take :func:`celery_config`, and compose and the images name no queue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from workers.catalog import Catalog, ModelInfo
+from workers.store import JobStore, MemoryJobStore, RedisJobStore
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+__all__ = [
+    "INFERENCE_TASK",
+    "SHIPPED_MODELS",
+    "TRAIN_TASK",
+    "TRAIN_TIME_LIMIT_SECONDS",
+    "Catalog",
+    "JobStore",
+    "ModelInfo",
+    "Runner",
+    "Settings",
+    "celery_config",
+    "get_settings",
+    "job_id",
+    "make_celery",
+    "now_iso",
+    "open_runner",
+    "open_store",
+]
+
+log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------------------------
+# settings
+
+#: The models shipped in the repository (the default model lives here).
+SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "models" / "shipped"
+
+
+class Settings(BaseSettings):
+    """Every setting of the gateway and the workers (the README lists them). ``REDIS_URL`` is
+    read without prefix as well, because it is the conventional name; without it the service
+    runs embedded: jobs in-process, results in memory."""
+
+    model_config = SettingsConfigDict(env_prefix="NOWCAST_", env_file=".env", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("NOWCAST_REDIS_URL", "REDIS_URL"),
+        description="Redis for jobs, results and the Celery broker; unset = embedded mode.",
+    )
+    model_dir: Path = Field(default=SHIPPED_MODELS, description="Folder of ONNX models to serve.")
+    default_model: str | None = Field(
+        default=None, description="Model used when a request names none."
+    )
+    result_ttl_seconds: int = Field(
+        default=6 * 3600, ge=60, description="How long results are kept."
+    )
+    job_ttl_seconds: int = Field(
+        default=24 * 3600, ge=60, description="How long job records are kept."
+    )
+    max_upload_mb: float = Field(default=200.0, gt=0, description="Limit of one request's uploads.")
+    max_files: int = Field(default=64, ge=1, description="Limit of files in one request.")
+    max_steps: int = Field(
+        default=24, ge=1, description="Longest nowcast (frames) a client may ask."
+    )
+    task_time_limit_seconds: int = Field(default=900, ge=10, description="Hard limit of one job.")
+    inference_queue: str = Field(default="inference", description="Celery queue of nowcast jobs.")
+    train_queue: str = Field(default="train", description="Celery queue of training jobs.")
+    device: str = Field(default="auto", description="auto, cuda or cpu for onnxruntime.")
+    key_prefix: str = Field(default="nowcast:", description="Prefix of every Redis key.")
+
+    @property
+    def embedded(self) -> bool:
+        return not self.redis_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+# --------------------------------------------------------------------------------------------
+# task names and the Celery configuration
+
+INFERENCE_TASK = "workers.tasks.inference.run_nowcast"
+TRAIN_TASK = "workers.tasks.training.train"
+
+#: A training run lasts hours or days: the inference jobs' time limits must not apply to it,
+#: and the broker must not redeliver an unacknowledged run while it still trains.
+TRAIN_TIME_LIMIT_SECONDS = 7 * 24 * 3600
+
+
+def celery_config(settings: Settings) -> dict:
+    """The Celery configuration of workers and gateway alike.
+
+    Celery's guidance for long, expensive tasks: late acknowledgement with rejection when a
+    worker dies (the job is redelivered; :func:`workers.nowcast_job.run_job` is idempotent by
+    job id), one task reserved at a time, hard and soft time limits, a Redis visibility timeout
+    as long as the longest training run. Results live in the job store, so Celery's result
+    backend is off.
+    """
+    return {
+        "task_routes": {
+            INFERENCE_TASK: {"queue": settings.inference_queue},
+            TRAIN_TASK: {"queue": settings.train_queue},
+        },
+        "task_default_queue": settings.inference_queue,
+        "task_annotations": {
+            TRAIN_TASK: {
+                "time_limit": TRAIN_TIME_LIMIT_SECONDS,
+                "soft_time_limit": TRAIN_TIME_LIMIT_SECONDS - 60,
+            }
+        },
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_track_started": True,
+        "task_ignore_result": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_max_tasks_per_child": 500,
+        "task_time_limit": settings.task_time_limit_seconds,
+        "task_soft_time_limit": max(settings.task_time_limit_seconds - 30, 5),
+        "broker_transport_options": {"visibility_timeout": TRAIN_TIME_LIMIT_SECONDS},
+        "broker_connection_retry_on_startup": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "worker_hijack_root_logger": False,
+    }
+
+
+def make_celery(
+    settings: Settings | None = None, name: str = "nowcast", include: Iterable[str] = ()
+) -> Celery:
+    """A Celery app on the settings' Redis with :func:`celery_config`."""
+    from celery import Celery
+
+    settings = settings or get_settings()
+    if not settings.redis_url:
+        raise RuntimeError("Celery needs REDIS_URL (the embedded mode runs jobs in-process)")
+    app = Celery(name, broker=settings.redis_url, include=list(include))
+    app.conf.update(celery_config(settings))
+    return app
+
+
+# --------------------------------------------------------------------------------------------
+# handing a job to a worker
+
+
+class Runner(Protocol):
+    def submit(self, job_id: str) -> None: ...
+    def workers_alive(self) -> bool: ...
+    def close(self) -> None: ...
+
+
+class CeleryRunner:
+    """A Celery message naming the task and the job id; the frames stay in Redis and are passed
+    by reference, and the sender never imports the task code."""
+
+    def __init__(self, settings: Settings):
+        self.app = make_celery(settings, name="nowcast-gateway")
+
+    def submit(self, job_id: str) -> None:
+        self.app.send_task(INFERENCE_TASK, args=[job_id])  # routed by celery_config
+
+    def workers_alive(self) -> bool:
+        try:
+            return bool(self.app.control.ping(timeout=1.0))
+        except Exception:  # broker unreachable
+            return False
+
+    def close(self) -> None:
+        pass
+
+
+class EmbeddedRunner:
+    """One background thread in this process runs the same job function a Celery worker runs,
+    so both modes share every line of the job logic."""
+
+    def __init__(self, settings: Settings, store: JobStore):
+        from workers.nowcast_job import EngineCache
+
+        self.store = store
+        self.engines = EngineCache(settings.model_dir, settings.device)
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nowcast-job")
+
+    def submit(self, job_id: str) -> None:
+        from workers.nowcast_job import run_job
+
+        self.pool.submit(run_job, job_id, self.store, self.engines)
+
+    def workers_alive(self) -> bool:
+        return not self.pool._shutdown  # noqa: SLF001 - the executor has no public flag
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def open_runner(settings: Settings, store: JobStore) -> Runner:
+    """Celery with Redis, else the embedded thread."""
+    return EmbeddedRunner(settings, store) if settings.embedded else CeleryRunner(settings)
+
+
+# --------------------------------------------------------------------------------------------
+# job ids and the job store
+
+
+def job_id(files: Iterable[bytes], model: str, version: str, params: dict) -> str:
+    """Content hash of a request: the frames (in any order), the model and the parameters."""
+    digests = sorted(hashlib.sha256(data).hexdigest() for data in files)
+    payload = json.dumps(
+        {"frames": digests, "model": model, "version": version, "params": params}, sort_keys=True
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def now_iso() -> str:
+    """The time stamps of job records: UTC, milliseconds, ``Z``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def open_store(settings: Settings) -> JobStore:
+    """The deployment's Redis store, or an in-memory one in embedded mode."""
+    if settings.embedded:
+        return MemoryJobStore(settings.job_ttl_seconds, settings.result_ttl_seconds)
+    return RedisJobStore(
+        settings.redis_url,
+        settings.key_prefix,
+        settings.job_ttl_seconds,
+        settings.result_ttl_seconds,
+    )
