@@ -1,13 +1,18 @@
-"""Import pysteps modules quietly: pysteps prints where it found its configuration on import."""
+"""Import pysteps modules quietly (pysteps prints where it found its configuration on import),
+and run its importers on bytes (they read files)."""
 
 from __future__ import annotations
 
 import contextlib
 import importlib
 import io
+import tempfile
+import warnings
+from pathlib import Path
 from types import ModuleType
 
-from radar.exceptions import MissingOptionalDependency
+from radar.exceptions import FormatError, MissingOptionalDependency
+from radar.sources import Blob
 
 
 def pysteps_module(name: str, needed_for: str = "this") -> ModuleType:
@@ -20,3 +25,21 @@ def pysteps_module(name: str, needed_for: str = "this") -> ModuleType:
         raise MissingOptionalDependency(
             f"{needed_for} needs pysteps (pip install pysteps); it could not be imported: {exc}"
         ) from None
+
+
+def run_importer(blob: Blob, filename: str, importer: str, **kwargs) -> tuple:
+    """Run a pysteps importer on the blob's bytes, written to a temporary file ``filename``."""
+    module = pysteps_module("pysteps.io.importers", "reading MeteoSwiss GIF and FMI PGM composites")
+    with tempfile.TemporaryDirectory(prefix="radar-pysteps-") as folder:
+        path = Path(folder) / filename
+        path.write_bytes(blob.data)
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                return getattr(module, importer)(str(path), **kwargs)
+        except Exception as exc:  # pysteps, PIL and matplotlib raise many types
+            if type(exc).__name__ == "MissingOptionalDependency":
+                raise MissingOptionalDependency(f"{blob.name}: {exc}") from None
+            raise FormatError(
+                f"{blob.name}: unreadable file ({type(exc).__name__}: {exc})"
+            ) from None

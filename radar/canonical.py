@@ -28,12 +28,19 @@ import xarray as xr
 
 from radar.exceptions import RadarError
 from radar.grids import crs_variable
+from radar.transforms import NO_RAIN_DBZ, ZR_A, ZR_B, reflectivity_to_rain
 
 DWD_ATTRIBUTION = "Quelle: Deutscher Wetterdienst"
+RAIN_UNITS = "mm h-1"
 RAIN_ATTRS = {
     "standard_name": "rainfall_rate",
     "long_name": "rainfall rate",
-    "units": "mm h-1",
+    "units": RAIN_UNITS,
+    "grid_mapping": "crs",
+}
+DBZ_ATTRS = {
+    "standard_name": "equivalent_reflectivity_factor",
+    "units": "dBZ",
     "grid_mapping": "crs",
 }
 
@@ -92,6 +99,50 @@ def make_sequence(
             )
         )
     return ds
+
+
+def one_frame(
+    values: np.ndarray,
+    unit: str,
+    valid,
+    x: np.ndarray,
+    y: np.ndarray,
+    crs: pyproj.CRS,
+    attrs: dict,
+    keep_dbz: bool = False,
+    forecast_reference_time=None,
+    dry: np.ndarray | None = None,
+) -> xr.Dataset:
+    """The tail every single-frame reader shares: a (y, x) field in mm/h or dBZ -> the canonical
+    sequence of one frame valid at ``valid``.
+
+    Reflectivity becomes rain through the project's Z-R law (:func:`radar.transforms.
+    reflectivity_to_rain`, echoes below ``NO_RAIN_DBZ`` are no rain), the law is recorded in
+    ``attrs`` (``zr_a``, ``zr_b``, ``no_rain_dbz``), and ``keep_dbz`` keeps the field as
+    ``reflectivity``. ``dry`` marks pixels the product says hold no rain whatever their value.
+    """
+    extra = None
+    if unit == "dBZ":
+        rain = reflectivity_to_rain(values)
+        attrs = {**attrs, "zr_a": ZR_A, "zr_b": ZR_B, "no_rain_dbz": NO_RAIN_DBZ}
+        if keep_dbz:
+            extra = {"reflectivity": (values[None], dict(DBZ_ATTRS))}
+    elif unit == RAIN_UNITS:
+        rain = values
+    else:
+        raise RadarError(f"a reader gave a field in {unit!r}, not mm h-1 or dBZ")
+    if dry is not None:
+        rain = np.where(dry, np.float32(0.0), rain)
+    return make_sequence(
+        rain[None],
+        [valid],
+        x,
+        y,
+        crs,
+        attrs,
+        forecast_reference_time=forecast_reference_time,
+        extra=extra,
+    )
 
 
 def check_sequence(ds: xr.Dataset) -> xr.Dataset:

@@ -216,3 +216,8 @@ def pad_to_multiple(
         return array, (rows, cols)
     widths = [(0, 0)] * (array.ndim - 2) + [(0, pad_r), (0, pad_c)]
     return np.pad(array, widths, mode="constant", constant_values=value), (rows, cols)
+
+
+def edges_to_centres(first: float, step: float, count: int) -> np.ndarray:
+    """Pixel-centre coordinates from the outer edge ``first`` and a signed ``step``."""
+    return first + (np.arange(count) + 0.5) * step

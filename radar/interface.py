@@ -19,18 +19,25 @@ fmi-pgm         fmi, pgm                          FMI PGM composites (training d
 bom-rf3         bom, rainfields3, rf3             BoM Rainfields3 netCDF (training data)
 ==============  ================================  ====================================
 
-The non-DWD readers live in :mod:`radar.foreign`; they are detected before the generic
-ODIM/NetCDF checks because KNMI and BoM files are HDF5/netCDF too.
+Every format has one module (``radar/<format>.py`` with ``is_<format>`` and ``read_<format>``)
+and one row in :data:`FORMATS`, the only registry: names, aliases, detection and reader. Rows
+are tried in order, the specific before the generic: KNMI and BoM files are HDF5/netCDF too, so
+they are asked before ODIM and CF-NetCDF. Single-frame readers end in the same tail,
+:func:`radar.canonical.one_frame` (Z-R, dBZ attributes, ``keep_dbz``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import xarray as xr
 
+from radar.bom import is_bom_rf3, read_bom_rf3
 from radar.exceptions import FormatError
-from radar.foreign import FOREIGN_ALIASES, FOREIGN_READERS, detect_foreign
+from radar.fmi import is_fmi_pgm, read_fmi_pgm
+from radar.knmi import is_knmi_hdf5, read_knmi_hdf5
+from radar.mch import is_mch_gif, read_mch_gif
 from radar.netcdf import is_netcdf, read_netcdf
 from radar.odim import is_odim, read_odim
 from radar.radolan import is_radolan, read_radolan
@@ -39,27 +46,36 @@ from radar.sources import Blob
 
 Reader = Callable[..., xr.Dataset]
 
-_readers: dict[str, Reader] = {
-    "radolan": read_radolan,
-    "odim": read_odim,
-    "netcdf": read_netcdf,
-    "radolan-ascii": read_radolan_ascii,
-    **FOREIGN_READERS,
-}
-_aliases: dict[str, str] = {
-    "radolan-binary": "radolan",
-    "binary": "radolan",
-    "bin": "radolan",
-    "odim-h5": "odim",
-    "odim_h5": "odim",
-    "hdf5": "odim",
-    "h5": "odim",
-    "cf-netcdf": "netcdf",
-    "nc": "netcdf",
-    "asc": "radolan-ascii",
-    "ascii": "radolan-ascii",
-    **FOREIGN_ALIASES,
-}
+
+@dataclass(frozen=True)
+class Format:
+    """One readable format: its registry name, aliases, content test and reader."""
+
+    name: str
+    aliases: tuple[str, ...]
+    detect: Callable[[bytes, str], bool]  # (decompressed data, file name) -> is it this format
+    read: Reader
+
+
+def _content(test: Callable[[bytes], bool]) -> Callable[[bytes, str], bool]:
+    """A detector that looks at the data only (most formats say who they are)."""
+    return lambda data, name: test(data)
+
+
+#: Every format, in detection order (the file name helps only where the content is silent).
+FORMATS: tuple[Format, ...] = (
+    Format("radolan", ("radolan-binary", "binary", "bin"), _content(is_radolan), read_radolan),
+    Format("knmi-hdf5", ("knmi", "knmi-pcp-na"), _content(is_knmi_hdf5), read_knmi_hdf5),
+    Format("bom-rf3", ("bom", "rainfields3", "rf3"), is_bom_rf3, read_bom_rf3),
+    Format("mch-gif", ("mch", "meteoswiss", "gif"), is_mch_gif, read_mch_gif),
+    Format("fmi-pgm", ("fmi", "pgm"), is_fmi_pgm, read_fmi_pgm),
+    Format("odim", ("odim-h5", "odim_h5", "hdf5", "h5"), _content(is_odim), read_odim),
+    Format("netcdf", ("cf-netcdf", "nc"), _content(is_netcdf), read_netcdf),
+    Format("radolan-ascii", ("asc", "ascii"), _content(is_radolan_ascii), read_radolan_ascii),
+)
+
+_readers: dict[str, Reader] = {f.name: f.read for f in FORMATS}
+_aliases: dict[str, str] = {alias: f.name for f in FORMATS for alias in f.aliases}
 
 
 def reader_names() -> list[str]:
@@ -85,17 +101,9 @@ def detect_format(data: bytes, name: str = "<bytes>") -> str:
     """The registry name of the format of (decompressed) ``data``, from its content."""
     if not data:
         raise FormatError(f"{name}: empty file")
-    if is_radolan(data):
-        return "radolan"
-    foreign = detect_foreign(data, name)
-    if foreign:
-        return foreign
-    if is_odim(data):
-        return "odim"
-    if is_netcdf(data):
-        return "netcdf"
-    if is_radolan_ascii(data):
-        return "radolan-ascii"
+    for fmt in FORMATS:
+        if fmt.detect(data, name):
+            return fmt.name
     if data[:2] in (b"DX", b"PX", b"PL"):
         raise FormatError(
             f"{name}: single-radar polar data ({data[:2].decode()}) are not supported; "

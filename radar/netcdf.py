@@ -22,7 +22,7 @@ import pandas as pd
 import pyproj
 import xarray as xr
 
-from radar.canonical import check_sequence, make_sequence
+from radar.canonical import DBZ_ATTRS, check_sequence, make_sequence
 from radar.exceptions import FormatError
 from radar.grids import latlon
 from radar.sources import Blob
@@ -126,16 +126,7 @@ def read_netcdf(
         rain = np.where(np.isnan(values), np.nan, dbz_to_rain(values)).astype(np.float32)
         attrs.update(zr_a=ZR_A, zr_b=ZR_B)
         if keep_dbz:
-            extra = {
-                "reflectivity": (
-                    values,
-                    {
-                        "units": "dBZ",
-                        "grid_mapping": "crs",
-                        "standard_name": "equivalent_reflectivity_factor",
-                    },
-                )
-            }
+            extra = {"reflectivity": (values, dict(DBZ_ATTRS))}
     elif units in _AMOUNT_UNITS:
         minutes = accutime_minutes or ds.attrs.get("accutime_minutes") or var.attrs.get("accutime")
         if not minutes and len(times) > 1:

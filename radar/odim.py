@@ -21,17 +21,10 @@ import pandas as pd
 import pyproj
 import xarray as xr
 
-from radar.canonical import DWD_ATTRIBUTION, make_sequence
+from radar.canonical import DWD_ATTRIBUTION, RAIN_UNITS, one_frame
 from radar.exceptions import FormatError
-from radar.radolan import NO_RAIN_DBZ
+from radar.hdf5 import is_hdf5
 from radar.sources import Blob
-from radar.transforms import ZR_A, ZR_B, dbz_to_rain
-
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-
-
-def is_hdf5(data: bytes) -> bool:
-    return data[:8] == HDF5_MAGIC
 
 
 def is_odim(data: bytes) -> bool:
@@ -87,42 +80,33 @@ def read_odim(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
         "attribution": DWD_ATTRIBUTION,
         "accutime_minutes": interval or 5.0,
     }
-    extra = None
+    unit = RAIN_UNITS
     if quantity == "RATE":
-        rain = values
+        values = np.where(values < 0, 0.0, values).astype(np.float32)
     elif quantity == "ACRR":
         if interval is None:
             raise FormatError(f"{blob.name}: ACRR without a valid accumulation interval")
-        rain = values * np.float32(60.0 / interval)
+        # the RV packing decodes raw 0 to -0.001 mm: negative amounts are no rain
+        values = np.where(values < 0, 0.0, values * np.float32(60.0 / interval)).astype(np.float32)
     elif quantity == "DBZH":
-        rain = np.where(values < NO_RAIN_DBZ, 0.0, dbz_to_rain(values)).astype(np.float32)
-        rain[np.isnan(values)] = np.nan
-        attrs.update(zr_a=ZR_A, zr_b=ZR_B, no_rain_dbz=NO_RAIN_DBZ)
-        extra = values
+        unit = "dBZ"
     else:
         raise FormatError(
             f"{blob.name}: ODIM quantity {quantity} is not supported (RATE, ACRR, DBZH are)"
         )
-    rain = np.where(rain < 0, 0.0, rain).astype(np.float32)
 
     coord_name = "crs" if "crs" in raw.variables else "crs_wkt"
     crs = pyproj.CRS.from_wkt(raw[coord_name].attrs["crs_wkt"])
     ref = pd.Timestamp(raw["time"].values[0])
     valid = pd.Timestamp(raw["prediction_time"].values[0]) if "prediction_time" in raw else ref
-    dbz_attrs = {
-        "standard_name": "equivalent_reflectivity_factor",
-        "units": "dBZ",
-        "grid_mapping": "crs",
-    }
-    keep = {"reflectivity": (extra[None], dbz_attrs)} if keep_dbz and extra is not None else None
-    ds = make_sequence(
-        rain[None],
-        [valid],
+    return one_frame(
+        values,
+        unit,
+        valid,
         raw["x"].values,
         raw["y"].values,
         crs,
         attrs,
+        keep_dbz=keep_dbz,
         forecast_reference_time=ref if "prediction_time" in raw else None,
-        extra=keep,
     )
-    return ds

@@ -7,7 +7,7 @@ turns every product into the canonical ``rainfall_rate`` in mm/h:
 * rain products (RY, RW, RV, YW, RQ, EZ, ...; raw ``value = (raw & 0x0FFF) * precision`` per
   interval) are converted to mm/h by wradlib from the header's precision and interval;
 * reflectivity products (RX, WX, EX; ``dBZ = raw / 2 - 32.5``) go through the Z-R law of
-  :mod:`radar.transforms`; echoes below :data:`NO_RAIN_DBZ` count as no rain, and the dBZ field
+  :mod:`radar.transforms`; echoes below ``NO_RAIN_DBZ`` count as no rain, and the dBZ field
   is kept as ``reflectivity`` when asked;
 * no-data (flag 0x2000, or 250 for uint8 products) and clutter (0x8000, or 249) become NaN.
 
@@ -26,13 +26,10 @@ import pandas as pd
 import pyproj
 import xarray as xr
 
-from radar.canonical import DWD_ATTRIBUTION, make_sequence
+from radar.canonical import DWD_ATTRIBUTION, RAIN_UNITS, one_frame
 from radar.exceptions import FormatError
 from radar.sources import Blob
-from radar.transforms import ZR_A, ZR_B, dbz_to_rain
 
-#: Reflectivity below this is treated as no rain (0.05 mm/h under Z = 256 R^1.42).
-NO_RAIN_DBZ = 5.0
 NODATA_FLAG = 0x2000
 CLUTTER_FLAG = 0x8000
 _HEADER_END = b"\x03"
@@ -115,15 +112,7 @@ def read_radolan(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
         "radolan_precision": header.get("precision", np.nan),
         "radolan_format_version": header.get("formatversion", 0),
     }
-    extra = None
-    if unit == "mm h-1":
-        rain = values
-    elif unit == "dBZ":
-        rain = np.where(values < NO_RAIN_DBZ, 0.0, dbz_to_rain(values)).astype(np.float32)
-        rain[np.isnan(values)] = np.nan
-        attrs.update(zr_a=ZR_A, zr_b=ZR_B, no_rain_dbz=NO_RAIN_DBZ)
-        extra = values
-    else:
+    if unit not in (RAIN_UNITS, "dBZ"):
         raise FormatError(
             f"{blob.name}: RADOLAN product {product} ({unit}) is not a rain rate or reflectivity; "
             "supported: RY, RW, RV, YW, RQ, RZ, RH, RB, RL, RU, EZ, EH, EB, EW, EY (rain) and "
@@ -134,20 +123,14 @@ def read_radolan(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
     lead = int(header.get("predictiontime", 0) or 0)
     valid = analysis + pd.Timedelta(minutes=lead)
     crs = pyproj.CRS.from_wkt(raw["crs"].attrs["crs_wkt"])
-    dbz_attrs = {
-        "standard_name": "equivalent_reflectivity_factor",
-        "units": "dBZ",
-        "grid_mapping": "crs",
-    }
-    keep = {"reflectivity": (extra[None], dbz_attrs)} if keep_dbz and extra is not None else None
-    ds = make_sequence(
-        rain[None],
-        [valid],
+    return one_frame(
+        values,
+        unit,
+        valid,
         raw["x"].values,
         raw["y"].values,
         crs,
         attrs,
+        keep_dbz=keep_dbz,
         forecast_reference_time=analysis if product in ("RV", "RE", "RQ") else None,
-        extra=keep,
     )
-    return ds

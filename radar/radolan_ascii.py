@@ -16,7 +16,7 @@ import pandas as pd
 import pyproj
 import xarray as xr
 
-from radar.canonical import DWD_ATTRIBUTION, make_sequence
+from radar.canonical import DWD_ATTRIBUTION, RAIN_UNITS, one_frame
 from radar.exceptions import FormatError
 from radar.sources import Blob
 
@@ -68,9 +68,10 @@ def read_radolan_ascii(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
     x = header["xllcorner"] + (np.arange(cols) + 0.5) * size
     y = header["yllcorner"] + (np.arange(rows)[::-1] + 0.5) * size  # first row is the north
     when = pd.Timestamp(f"{match['date']}T{match['hhmm']}")
-    return make_sequence(
-        rain[None].astype(np.float32),
-        [when],
+    return one_frame(
+        rain.astype(np.float32),
+        RAIN_UNITS,
+        when,
         x,
         y,
         pyproj.CRS.from_proj4(RADOLAN_SPHERE),

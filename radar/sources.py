@@ -12,6 +12,7 @@ import bz2
 import gzip
 import io
 import os
+import re
 import tarfile
 import zlib
 from collections.abc import Iterator
@@ -161,3 +162,17 @@ def _head(raw: bytes, name: str, size: int = 512) -> bytes:
     except (OSError, EOFError, zlib.error, ValueError) as exc:
         raise FormatError(f"{name}: damaged or truncated compressed data ({exc})") from None
     return raw[:size]
+
+
+def base_name(name: str, default: str) -> str:
+    """The last path component of a blob name (``archive.tar:dir/file`` -> ``file``)."""
+    base = re.split(r"[/\\:]", name)[-1]
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", base)
+    return base if base.strip("._") else default
+
+
+def expanded(blob: Blob) -> Blob:
+    """The blob with gzip/bzip2 expanded (sources.load already does this; direct callers not)."""
+    if blob.data[:2] == GZIP_MAGIC or blob.data[:3] == b"BZh":
+        return Blob(blob.name, decompress(blob.data, blob.name))
+    return blob

@@ -59,3 +59,16 @@ def pixel_to_rain(pixel: np.ndarray) -> np.ndarray:
 def rain_threshold_to_pixel(threshold_mm_h: float) -> float:
     """The pixel value of a rain-rate threshold (0.5 mm/h -> 0.4258, REFERENCE.md §5)."""
     return float(rain_to_pixel(np.array([threshold_mm_h], dtype=np.float32))[0])
+
+
+#: Reflectivity below this is treated as no rain (0.05 mm/h under Z = 256 R^1.42).
+NO_RAIN_DBZ = 5.0
+
+
+def reflectivity_to_rain(dbz: np.ndarray) -> np.ndarray:
+    """Z-R rain rate of a radar product's dBZ field: below :data:`NO_RAIN_DBZ` no rain, NaN
+    stays NaN (float32)."""
+    with np.errstate(invalid="ignore"):
+        rain = np.where(dbz < NO_RAIN_DBZ, 0.0, dbz_to_rain(dbz)).astype(np.float32)
+    rain[np.isnan(dbz)] = np.nan
+    return rain

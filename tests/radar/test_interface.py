@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from radar.foreign import FOREIGN_READERS
+from radar.bom import read_bom_rf3
+from radar.fmi import read_fmi_pgm
 from radar.interface import detect_format, get_reader, reader_names
+from radar.knmi import read_knmi_hdf5
+from radar.mch import read_mch_gif
 from radar.netcdf import read_netcdf, write_netcdf
 from radar.odim import read_odim
 from radar.radolan import read_radolan
@@ -18,7 +21,10 @@ EXPECTED = {
     "odim": read_odim,
     "netcdf": read_netcdf,
     "radolan-ascii": read_radolan_ascii,
-    **FOREIGN_READERS,
+    "knmi-hdf5": read_knmi_hdf5,
+    "mch-gif": read_mch_gif,
+    "fmi-pgm": read_fmi_pgm,
+    "bom-rf3": read_bom_rf3,
 }
 
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from radar.exceptions import FormatError
-from radar.radolan import NO_RAIN_DBZ, read_radolan
+from radar.radolan import read_radolan
 from radar.sequence import read_sequence
 from radar.sources import Blob
-from radar.transforms import dbz_to_rain
+from radar.transforms import NO_RAIN_DBZ, dbz_to_rain
 from tests.helpers import parse_radolan, radolan_bytes, raw_bytes
 
 RAIN = {"RY", "RW", "RV", "YW", "RQ", "RZ", "RH", "RB", "RL", "RU", "EZ", "EH", "EB", "EW", "EY"}

@@ -17,22 +17,18 @@ import pandas as pd
 import pytest
 
 import radar.interface
+from radar.bom import read_bom_rf3
 from radar.canonical import cadence_minutes, check_sequence
 from radar.exceptions import FormatError, MissingOptionalDependency
-from radar.foreign import (
-    FOREIGN_READERS,
-    detect_foreign,
-    read_bom_rf3,
-    read_fmi_pgm,
-    read_knmi_hdf5,
-    read_mch_gif,
-)
+from radar.fmi import read_fmi_pgm
 from radar.grids import latlon, locate
+from radar.knmi import read_knmi_hdf5
+from radar.mch import read_mch_gif
 from radar.netcdf import write_netcdf
-from radar.radolan import NO_RAIN_DBZ
 from radar.sequence import combine, read_sequence
 from radar.sources import Blob, load
 from radar.synthetic import synthetic_sequence
+from radar.transforms import NO_RAIN_DBZ
 from tests.conftest import REPO
 
 KNMI_RAP = "pysteps-data/radar/KNMI/2010/08"
@@ -358,6 +354,24 @@ def test_generic_netcdf_reader_cannot_read_bom(data_dir: Path) -> None:
 # ------------------------------------------------------------------------ detection, registry
 
 
+#: The readers of the four non-DWD formats in the one registry of radar.interface.
+FOREIGN_READERS = {
+    "knmi-hdf5": read_knmi_hdf5,
+    "mch-gif": read_mch_gif,
+    "fmi-pgm": read_fmi_pgm,
+    "bom-rf3": read_bom_rf3,
+}
+
+
+def detect_foreign(data: bytes, name: str) -> str | None:
+    """The registry's detection, when it finds one of the four formats (else None)."""
+    try:
+        fmt = radar.interface.detect_format(data, name)
+    except FormatError:
+        return None
+    return fmt if fmt in FOREIGN_READERS else None
+
+
 def test_detect_foreign(data_dir: Path, tmp_path: Path) -> None:
     cases = {
         files(data_dir, KNMI_RAP, "*.h5", 1)[0]: "knmi-hdf5",
@@ -371,7 +385,7 @@ def test_detect_foreign(data_dir: Path, tmp_path: Path) -> None:
         (blob,) = load(path)
         assert detect_foreign(blob.data, blob.name) == name, path
         assert detect_foreign(blob.data, "upload") == name, f"{path} without its name"
-        assert name in FOREIGN_READERS
+        assert radar.interface.get_reader(name) is FOREIGN_READERS[name]
     # DWD files and our own netCDF are not foreign
     dwd = data_dir / "dwd"
     for path in (
@@ -397,20 +411,12 @@ def test_detect_foreign(data_dir: Path, tmp_path: Path) -> None:
         (BOM_C10, "*.nc", 3, 10, False),
     ],
 )
-def test_read_sequence_once_registered(
-    data_dir: Path, monkeypatch, folder, pattern, count, minutes, needs_pysteps
+def test_read_sequence_through_the_registry(
+    data_dir: Path, folder, pattern, count, minutes, needs_pysteps
 ) -> None:
-    """As radar.interface will use them: detect_foreign first, then the generic formats."""
+    """Detected and read by radar.interface, the specific formats before the generic ones."""
     if needs_pysteps:
         pytest.importorskip("pysteps", reason="the MeteoSwiss and FMI readers need pysteps")
-    for name, reader in FOREIGN_READERS.items():
-        monkeypatch.setitem(radar.interface._readers, name, reader)
-    generic = radar.interface.detect_format
-    monkeypatch.setattr(
-        radar.interface,
-        "detect_format",
-        lambda data, name="<bytes>": detect_foreign(data, name) or generic(data, name),
-    )
     paths = files(data_dir, folder, pattern, count)
     ds = check_sequence(read_sequence(paths))
     assert_cadence(ds, float(minutes), count)
@@ -432,10 +438,11 @@ def test_bad_input_names_the_file(data_dir: Path) -> None:
 
 
 def test_import_without_pysteps() -> None:
-    """radar.foreign imports without pysteps; KNMI/BoM still read, MCH/FMI say what is missing."""
+    """The readers import without pysteps; KNMI/BoM still read, MCH/FMI say what is missing."""
     code = (
         "import sys; sys.modules['pysteps'] = None\n"
-        "from radar.foreign import read_mch_gif, read_knmi_hdf5\n"
+        "import radar.interface\n"
+        "from radar.mch import read_mch_gif\n"
         "from radar.exceptions import MissingOptionalDependency\n"
         "from radar.sources import Blob\n"
         "try:\n"
