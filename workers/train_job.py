@@ -38,244 +38,212 @@ def _positive(kind):
     return parse
 
 
-def build_parser() -> argparse.ArgumentParser:
+_POS_INT, _POS_FLOAT = _positive(int), _positive(float)
+_ARCHIVES: dict = {"nargs": "*", "metavar": "ARCHIVE"}
+
+
+def _opt(flag: str, help: str, **kwargs) -> tuple[str, dict]:
+    return flag, {"help": help, **kwargs}
+
+
+def _options() -> dict[str, list[tuple[str, dict]]]:
+    """The options by help group, as (flag, argparse keywords). The destination is the
+    :class:`~models.training.TrainConfig` field of the flag's name (or ``dest``), and the
+    default is that field's, so the parser and the config cannot drift apart."""
     from models.registry import VARIANTS
 
+    return {
+        "data": [
+            _opt(
+                "--data",
+                "training archives: folders, globs or files of any format radar/ reads (DWD "
+                "RADOLAN/ODIM, CF-NetCDF, KNMI, MeteoSwiss, FMI, BoM); several mix",
+                **_ARCHIVES,
+                default=[],
+            ),
+            _opt(
+                "--val",
+                "validation archives; without them --data is split by time (--split)",
+                **_ARCHIVES,
+            ),
+            _opt(
+                "--test",
+                "held-out archives, never trained on (scored by nowcast evaluate)",
+                **_ARCHIVES,
+            ),
+            _opt(
+                "--split",
+                "train,val,test fractions of --data, by whole runs in time order",
+                type=_fractions,
+                metavar="TR,VA,TE",
+            ),
+            _opt(
+                "--synthetic",
+                "add N synthetic sequences (moving, growing, decaying cells) to training",
+                type=int,
+                metavar="N",
+            ),
+            _opt(
+                "--resolution-m",
+                "model grid spacing in metres (frames are block-averaged to it)",
+                type=_POS_FLOAT,
+            ),
+            _opt(
+                "--cadence",
+                "time step between frames; archives at other cadences give no windows",
+                dest="cadence_minutes",
+                type=_POS_FLOAT,
+                metavar="MINUTES",
+            ),
+            _opt("--t-in", "input frames per forecast (the last t_in observations)", type=_POS_INT),
+            _opt("--t-out", "forecast frames per training window", type=_POS_INT),
+            _opt(
+                "--crop",
+                "square crop in model pixels (a multiple of the model's stride)",
+                type=_POS_INT,
+            ),
+            _opt(
+                "--no-augment",
+                "disable random flips and 90-degree rotations",
+                dest="augment",
+                action="store_false",
+            ),
+        ],
+        "model": [
+            _opt("--model", "registry variant", choices=sorted(VARIANTS)),
+            _opt("--name", "model name in the ONNX metadata and file name (default: --model)"),
+            _opt("--hidden", "channels of every layer", type=_POS_INT),
+            _opt("--layers", "recurrent layers (the MS pyramid needs 6)", type=_POS_INT),
+            _opt("--kernel", "convolution kernel size", type=_POS_INT),
+            _opt("--patch", "space-to-depth patch size (1 = the papers' setting)", type=_POS_INT),
+            _opt(
+                "--advection",
+                "advection-aware mode around the network (models/advection.py): none (the papers' "
+                "plain network), lagrangian (forecast in the frame moving with the rain), "
+                "residual (correct the extrapolation of the last frame)",
+                choices=("none", "lagrangian", "residual"),
+            ),
+            _opt("--motion-method", "radar.motion method of the motion input"),
+            _opt(
+                "--motion-frames", "latest input frames the motion is estimated from", type=_POS_INT
+            ),
+            _opt(
+                "--motion-coarsen",
+                "estimate motion on blocks of this many model pixels (faster, smooth fields)",
+                type=_POS_INT,
+            ),
+        ],
+        "optimisation": [
+            _opt("--batch", "windows per step (per GPU)", type=_POS_INT),
+            _opt("--epochs", "passes of --items-per-epoch windows each", type=_POS_INT),
+            _opt("--items-per-epoch", "random training windows drawn per epoch", type=_POS_INT),
+            _opt("--lr", "Adam learning rate", type=_POS_FLOAT),
+            _opt(
+                "--lr-schedule",
+                "learning-rate schedule over the run",
+                choices=("constant", "cosine"),
+            ),
+            _opt(
+                "--loss",
+                "the papers' MSE + MAE, or the same weighted by observed rate as B-MSE (1, 2, 5, "
+                "10, 30 at 2, 5, 10, 30 mm/h)",
+                choices=("mse+mae", "balanced"),
+            ),
+            _opt(
+                "--sampling",
+                "scheduled sampling: linear decay of the truth probability, PredRNN-V2's reverse "
+                "schedule, or none; auto = reverse for predrnn-v2, else linear",
+                choices=("auto", "linear", "reverse", "none"),
+            ),
+            _opt("--decouple-weight", "weight of PredRNN-V2's decoupling loss", type=float),
+            _opt(
+                "--amp",
+                "mixed precision on CUDA (bf16 where supported, else fp16 with scaling)",
+                action="store_true",
+            ),
+            _opt("--seed", "seed of weights, windows and sampling", type=int),
+        ],
+        "run": [
+            _opt(
+                "--out",
+                "checkpoints, config.json, metrics.jsonl; an existing run here resumes",
+                required=True,
+                metavar="RUN_DIR",
+            ),
+            _opt("--device", "auto (CUDA when available), cpu, cuda or cuda:N"),
+            _opt(
+                "--checkpoint-every",
+                "write last.pt every STEPS optimizer steps (and at each epoch's end)",
+                type=int,
+                metavar="STEPS",
+            ),
+            _opt("--val-items", "validation windows scored after each epoch", type=_POS_INT),
+            _opt("--loader-workers", "DataLoader worker processes", type=int),
+            _opt("--model-dir", "also copy the exported ONNX here (the folder workers serve)"),
+            _opt(
+                "--export-steps",
+                "forecast frames of the exported graph (default --t-out)",
+                type=int,
+            ),
+            _opt(
+                "--init-from",
+                "start from this checkpoint's weights (fine-tuning; same network required); "
+                "ignored when the run folder already has a last.pt to resume",
+                metavar="CHECKPOINT",
+            ),
+            _opt(
+                "--cache-dir",
+                "folder for decoded archives and motion fields, shared by runs (default: the run "
+                "folder)",
+            ),
+            _opt(
+                "--max-steps",
+                "stop after this many steps in total (the run stays resumable)",
+                type=int,
+            ),
+            _opt(
+                "--no-progress",
+                "no progress bar (logs still give one line per epoch)",
+                dest="progress",
+                action="store_false",
+            ),
+        ],
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from dataclasses import MISSING, fields
+
+    from models.training import TrainConfig
+
+    defaults = {}
+    for f in fields(TrainConfig):
+        if f.default is not MISSING:
+            defaults[f.name] = f.default
+        elif f.default_factory is not MISSING:
+            defaults[f.name] = f.default_factory()
     p = argparse.ArgumentParser(
         prog="train_job.py",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    d = p.add_argument_group("data")
-    d.add_argument(
-        "--data",
-        nargs="*",
-        default=[],
-        metavar="ARCHIVE",
-        help="training archives: folders, globs or files of any format radar/ reads "
-        "(DWD RADOLAN/ODIM, CF-NetCDF, KNMI, MeteoSwiss, FMI, BoM); several mix",
-    )
-    d.add_argument(
-        "--val",
-        nargs="*",
-        default=[],
-        metavar="ARCHIVE",
-        help="validation archives; without them --data is split by time (--split)",
-    )
-    d.add_argument(
-        "--test",
-        nargs="*",
-        default=[],
-        metavar="ARCHIVE",
-        help="held-out archives, never trained on (scored by nowcast evaluate)",
-    )
-    d.add_argument(
-        "--split",
-        type=_fractions,
-        default=(0.8, 0.1, 0.1),
-        metavar="TR,VA,TE",
-        help="train,val,test fractions of --data, by whole runs in time order",
-    )
-    d.add_argument(
-        "--synthetic",
-        type=int,
-        default=0,
-        metavar="N",
-        help="add N synthetic sequences (moving, growing, decaying cells) to training",
-    )
-    d.add_argument(
-        "--resolution-m",
-        type=_positive(float),
-        default=1000.0,
-        help="model grid spacing in metres (frames are block-averaged to it)",
-    )
-    d.add_argument(
-        "--cadence",
-        dest="cadence_minutes",
-        type=_positive(float),
-        default=5.0,
-        metavar="MINUTES",
-        help="time step between frames; archives at other cadences give no windows",
-    )
-    d.add_argument(
-        "--t-in",
-        type=_positive(int),
-        default=5,
-        help="input frames per forecast (the last t_in observations)",
-    )
-    d.add_argument(
-        "--t-out", type=_positive(int), default=5, help="forecast frames per training window"
-    )
-    d.add_argument(
-        "--crop",
-        type=_positive(int),
-        default=128,
-        help="square crop in model pixels (a multiple of the model's stride)",
-    )
-    d.add_argument(
-        "--no-augment",
-        dest="augment",
-        action="store_false",
-        help="disable random flips and 90-degree rotations",
-    )
-
-    m = p.add_argument_group("model")
-    m.add_argument(
-        "--model", default="ms-convlstm", choices=sorted(VARIANTS), help="registry variant"
-    )
-    m.add_argument(
-        "--name",
-        default=None,
-        help="model name in the ONNX metadata and file name (default: --model)",
-    )
-    m.add_argument("--hidden", type=_positive(int), default=64, help="channels of every layer")
-    m.add_argument(
-        "--layers", type=_positive(int), default=6, help="recurrent layers (the MS pyramid needs 6)"
-    )
-    m.add_argument("--kernel", type=_positive(int), default=3, help="convolution kernel size")
-    m.add_argument(
-        "--patch",
-        type=_positive(int),
-        default=1,
-        help="space-to-depth patch size (1 = the papers' setting)",
-    )
-
-    m.add_argument(
-        "--advection",
-        choices=("none", "lagrangian", "residual"),
-        default="none",
-        help="advection-aware mode around the network (models/advection.py): none (the "
-        "papers' plain network), lagrangian (forecast in the frame moving with the rain), "
-        "residual (correct the extrapolation of the last frame)",
-    )
-    m.add_argument("--motion-method", default="lk", help="radar.motion method of the motion input")
-    m.add_argument(
-        "--motion-frames",
-        type=_positive(int),
-        default=3,
-        help="latest input frames the motion is estimated from",
-    )
-    m.add_argument(
-        "--motion-coarsen",
-        type=_positive(int),
-        default=2,
-        help="estimate motion on blocks of this many model pixels (faster, smooth fields)",
-    )
-    o = p.add_argument_group("optimisation")
-    o.add_argument("--batch", type=_positive(int), default=4, help="windows per step (per GPU)")
-    o.add_argument(
-        "--epochs", type=_positive(int), default=16, help="passes of --items-per-epoch windows each"
-    )
-    o.add_argument(
-        "--items-per-epoch",
-        type=_positive(int),
-        default=512,
-        help="random training windows drawn per epoch",
-    )
-    o.add_argument("--lr", type=_positive(float), default=3e-4, help="Adam learning rate")
-    o.add_argument(
-        "--lr-schedule",
-        choices=("constant", "cosine"),
-        default="constant",
-        help="learning-rate schedule over the run",
-    )
-    o.add_argument(
-        "--loss",
-        choices=("mse+mae", "balanced"),
-        default="mse+mae",
-        help="the papers' MSE + MAE, or the same weighted by observed rate as B-MSE "
-        "(1, 2, 5, 10, 30 at 2, 5, 10, 30 mm/h)",
-    )
-    o.add_argument(
-        "--sampling",
-        choices=("auto", "linear", "reverse", "none"),
-        default="auto",
-        help="scheduled sampling: linear decay of the truth probability, PredRNN-V2's "
-        "reverse schedule, or none; auto = reverse for predrnn-v2, else linear",
-    )
-    o.add_argument(
-        "--decouple-weight", type=float, default=0.01, help="weight of PredRNN-V2's decoupling loss"
-    )
-    o.add_argument(
-        "--amp",
-        action="store_true",
-        help="mixed precision on CUDA (bf16 where supported, else fp16 with scaling)",
-    )
-    o.add_argument("--seed", type=int, default=0, help="seed of weights, windows and sampling")
-
-    r = p.add_argument_group("run")
-    r.add_argument(
-        "--out",
-        required=True,
-        metavar="RUN_DIR",
-        help="checkpoints, config.json, metrics.jsonl; an existing run here resumes",
-    )
-    r.add_argument(
-        "--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N"
-    )
-    r.add_argument(
-        "--checkpoint-every",
-        type=int,
-        default=50,
-        metavar="STEPS",
-        help="write last.pt every STEPS optimizer steps (and at each epoch's end)",
-    )
-    r.add_argument(
-        "--val-items",
-        type=_positive(int),
-        default=64,
-        help="validation windows scored after each epoch",
-    )
-    r.add_argument("--loader-workers", type=int, default=0, help="DataLoader worker processes")
-    r.add_argument(
-        "--model-dir",
-        default=None,
-        help="also copy the exported ONNX here (the folder workers serve)",
-    )
-    r.add_argument(
-        "--export-steps",
-        type=int,
-        default=None,
-        help="forecast frames of the exported graph (default --t-out)",
-    )
-    r.add_argument(
-        "--init-from",
-        default=None,
-        metavar="CHECKPOINT",
-        help="start from this checkpoint's weights (fine-tuning; same network required); "
-        "ignored when the run folder already has a last.pt to resume",
-    )
-    r.add_argument(
-        "--cache-dir",
-        default=None,
-        help="folder for decoded archives and motion fields, shared by runs "
-        "(default: the run folder)",
-    )
-    r.add_argument(
-        "--max-steps",
-        type=int,
-        default=None,
-        help="stop after this many steps in total (the run stays resumable)",
-    )
-    r.add_argument(
-        "--no-progress",
-        dest="progress",
-        action="store_false",
-        help="no progress bar (logs still give one line per epoch)",
-    )
+    for group, options in _options().items():
+        g = p.add_argument_group(group)
+        for flag, kwargs in options:
+            dest = kwargs.get("dest") or flag[2:].replace("-", "_")
+            kwargs.setdefault("default", defaults.get(dest))
+            if kwargs["default"] is None:
+                del kwargs["default"]  # argparse's own None, without "(default: None)" noise
+            g.add_argument(flag, **kwargs)
     return p
 
 
 def main(argv: list[str] | None = None) -> Path | None:
     """Parse ``argv``, train, export; returns the ONNX path (None on non-zero ranks)."""
     args = build_parser().parse_args(argv)
-    from dataclasses import fields
-
     from models.training import TrainConfig, train
 
-    known = {f.name for f in fields(TrainConfig)}
-    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in known})
-    return train(cfg)
+    return train(TrainConfig(**vars(args)))  # every option is a TrainConfig field
 
 
 def cli() -> int:
