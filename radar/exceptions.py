@@ -18,7 +18,16 @@ class SizeLimitError(RadarError):
 
 
 class SequenceError(RadarError):
-    """Frames do not form one sequence: mixed products or grids, duplicates, gaps."""
+    """Frames do not form one sequence: mixed products or grids, duplicates, gaps.
+
+    ``kind`` says which (``mixed_products``, ``mixed_grids``, ``not_consecutive`` for
+    duplicates and gaps, ``mixed_runs`` for frames of different forecasts), so that the gateway
+    answers with its error code without parsing the message.
+    """
+
+    def __init__(self, message: str, kind: str = "not_consecutive"):
+        super().__init__(message)
+        self.kind = kind
 
 
 class MissingOptionalDependency(ImportError):

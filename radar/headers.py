@@ -1,8 +1,9 @@
 """radar.headers: what a file holds (format, product, times, grid) without decoding its data.
 
 Used where a full decode would be wasted work: the gateway's validation of uploads (answered
-at once with a 4xx) and the index of a training archive. The full decode (and its checks)
-happens later in :mod:`radar.interface`.
+at once with a 4xx) and the index of a training archive. The full decode happens later in
+:mod:`radar.interface`; both paths check the frames with the same
+:func:`radar.sequence.check_frames`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ class FrameInfo:
     product: str
     times: tuple[pd.Timestamp, ...]
     shape: tuple[int, int]
+    #: what must agree between frames of one sequence: the shape from headers; the decoded
+    #: frames of :func:`radar.sequence.combine` add origin and spacing
+    grid: tuple = ()
 
 
 def _odim(blob: Blob) -> FrameInfo:

@@ -1,19 +1,17 @@
 """service.validation: the gateway's cheap checks of an upload, answered at once with a 4xx.
 
 Only headers are read here (format, product, times, grid: :mod:`radar.headers`); the full
-decode happens in the worker, which repeats every check on the real data.
+decode happens in the worker, which runs the same check functions again on the real data.
 """
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
-from radar.exceptions import FormatError, RadarError, SizeLimitError
+from radar.exceptions import FormatError, RadarError, SequenceError, SizeLimitError
 from radar.headers import FrameInfo, describe
+from radar.sequence import check_frames
 from radar.sources import Blob, load
 from service.errors import ApiError
-from workers.seam import ModelInfo
+from workers.seam import FramesMismatch, ModelInfo
 
 
 def frame_infos(files: list[tuple[str, bytes]]) -> list[FrameInfo]:
@@ -42,44 +40,19 @@ def frame_infos(files: list[tuple[str, bytes]]) -> list[FrameInfo]:
 
 
 def check_sequence(infos: list[FrameInfo], model: ModelInfo) -> dict:
-    """Check that the frames can feed ``model``; returns a summary (product, grid, count)."""
+    """Check that the frames can feed ``model``; returns a summary (product, grid, count).
+
+    The checks are the data layer's and the model's own (:func:`radar.sequence.check_frames`,
+    :meth:`workers.catalog.ModelInfo.check_times`), run here on headers; their ``kind`` is
+    the error code. Gaps are left to the model's cadence check, which names the model.
+    """
+    try:
+        check_frames(infos, allow_gaps=True)
+        times = sorted((t, info.name) for info in infos for t in info.times)
+        model.check_times([t for t, _ in times], [name for _, name in times])
+    except (SequenceError, FramesMismatch) as exc:
+        raise ApiError(422, exc.kind, str(exc)) from None
     first = infos[0]
-    for info in infos[1:]:
-        if info.shape != first.shape:
-            raise ApiError(
-                422,
-                "mixed_grids",
-                f"{info.name}: grid {info.shape[0]}x{info.shape[1]} differs from "
-                f"{first.shape[0]}x{first.shape[1]} of {first.name}",
-            )
-        if info.product != first.product:
-            raise ApiError(
-                422,
-                "mixed_products",
-                f"{info.name}: product {info.product} differs from {first.product} of {first.name}",
-            )
-    times = sorted((t, info.name) for info in infos for t in info.times)
-    for (a, _), (b, name) in zip(times, times[1:], strict=False):
-        if a == b:
-            raise ApiError(
-                422, "not_consecutive", f"{name}: duplicate time {pd.Timestamp(b).isoformat()}"
-            )
-    if len(times) < model.t_in:
-        raise ApiError(
-            422,
-            "too_few_frames",
-            f"need at least {model.t_in} frames for model {model.name}, got {len(times)}",
-        )
-    # the worker reads the whole upload as one sequence, so every step must be the cadence
-    steps = np.diff([t for t, _ in times]) / pd.Timedelta(minutes=1)
-    for step, (_, name) in zip(steps, times[1:], strict=True):
-        if abs(step - model.cadence_minutes) > 1e-6:
-            raise ApiError(
-                422,
-                "not_consecutive",
-                f"{name}: times are not consecutive: {step:g} min where model {model.name} "
-                f"needs {model.cadence_minutes:g} min",
-            )
     return {
         "product": first.product,
         "grid": f"{first.shape[0]}x{first.shape[1]}",

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from models.errors import ModelError
 from radar.transforms import PIXEL_TRANSFORM
@@ -123,6 +126,34 @@ class ModelInfo:
             file=Path(self.path).name,
         )
         return out
+
+    def check_times(self, times: Sequence, names: Sequence[str] | None = None) -> None:
+        """Raise :class:`FramesMismatch` unless ``times`` (sorted, one per frame) can feed this
+        model: at least ``t_in`` frames, every step the model's cadence. The one place of
+        these checks: the gateway runs them on headers, the engine on the decoded frames."""
+        if len(times) < self.t_in:
+            raise FramesMismatch(
+                f"model {self.name} needs {self.t_in} frames, got {len(times)}",
+                "too_few_frames",
+            )
+        steps = np.diff(np.array(times, dtype="datetime64[ns]")) / np.timedelta64(1, "m")
+        for k, step in enumerate(steps):
+            if abs(step - self.cadence_minutes) > 1e-6:
+                where = f"{names[k + 1]}: " if names else ""
+                raise FramesMismatch(
+                    f"{where}model {self.name} expects frames every "
+                    f"{self.cadence_minutes:g} min, got a step of {step:g} min",
+                    "not_consecutive",
+                )
+
+
+class FramesMismatch(ModelError):
+    """Frames that cannot feed a model (too few, or at another cadence); ``kind`` is the
+    gateway's error code."""
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.kind = kind
 
 
 def read_model_info(path: str | os.PathLike) -> ModelInfo:

@@ -206,16 +206,8 @@ class Engine:
         steps = steps or info.t_out
         if steps < 1:
             raise EngineError("steps must be at least 1")
-        if ds.sizes["time"] < info.t_in:
-            raise EngineError(f"model {info.name} needs {info.t_in} frames, got {ds.sizes['time']}")
+        info.check_times(ds["time"].values[-info.t_in :])  # the frames the network gets
         recent = ds.isel(time=slice(-info.t_in, None))
-        if recent.sizes["time"] > 1:
-            step = np.diff(recent["time"].values) / np.timedelta64(1, "m")
-            if not np.allclose(step, info.cadence_minutes):
-                raise EngineError(
-                    f"model {info.name} expects frames every {info.cadence_minutes:g} min, "
-                    f"got steps of {sorted(set(step.tolist()))} min"
-                )
         coverage = np.isfinite(recent["rainfall_rate"].values[-1])
         factor = max(1, int(round(info.resolution_m / pixel_size(ds))))
         coarse = coarsen(recent[["rainfall_rate"]].fillna(0.0), factor)

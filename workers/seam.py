@@ -9,7 +9,8 @@ queueing               :func:`celery_config`, the one Celery configuration of bo
                        :func:`open_runner`: Celery messages with Redis, a thread without
 job ids                :func:`job_id` (content hash of a request), :func:`now_iso`
 job store              :class:`JobStore` and :func:`open_store` (:mod:`workers.store`)
-model listing          :class:`ModelInfo`, :class:`Catalog` (:mod:`workers.catalog`)
+model listing          :class:`ModelInfo` (with the frames check :meth:`ModelInfo.check_times`
+                       and its :class:`FramesMismatch`), :class:`Catalog` (:mod:`workers.catalog`)
 =====================  ======================================================================
 
 Changing how jobs are queued (queues, routes, time limits, acknowledgement) means editing this
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Protocol
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from workers.catalog import Catalog, ModelInfo
+from workers.catalog import Catalog, FramesMismatch, ModelInfo
 from workers.store import JobStore, MemoryJobStore, RedisJobStore
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ __all__ = [
     "TRAIN_TASK",
     "TRAIN_TIME_LIMIT_SECONDS",
     "Catalog",
+    "FramesMismatch",
     "JobStore",
     "ModelInfo",
     "Runner",
