@@ -11,7 +11,10 @@ import warnings
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
+
 from radar.exceptions import FormatError, MissingOptionalDependency
+from radar.grids import edges_to_centres
 from radar.sources import Blob
 
 
@@ -43,3 +46,22 @@ def run_importer(blob: Blob, filename: str, importer: str, **kwargs) -> tuple:
             raise FormatError(
                 f"{blob.name}: unreadable file ({type(exc).__name__}: {exc})"
             ) from None
+
+
+def pixel_centres(
+    meta: dict, shape: tuple[int, int], name: str, grid: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """x and y pixel centres of an image that a pysteps importer read with ``meta`` (corners
+    ``x1, x2, y1, y2``, pixel sizes, yorigin "upper": row 0 is north); a :class:`FormatError`
+    when the image of ``shape`` does not fit the corners (``grid`` names them)."""
+    rows, cols = shape
+    dx, dy = float(meta["xpixelsize"]), float(meta["ypixelsize"])
+    fits_x = (meta["x2"] - meta["x1"]) / dx
+    fits_y = (meta["y2"] - meta["y1"]) / dy
+    if abs(fits_x - cols) > 0.01 or abs(fits_y - rows) > 0.01:
+        raise FormatError(
+            f"{name}: image of {rows}x{cols} pixels does not fit {grid} ({fits_y:g}x{fits_x:g})"
+        )
+    x = edges_to_centres(float(meta["x1"]), dx, cols)
+    y = edges_to_centres(float(meta["y2"]), -dy, rows)
+    return x, y

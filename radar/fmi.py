@@ -15,10 +15,9 @@ import pandas as pd
 import pyproj
 import xarray as xr
 
-from radar._pysteps import run_importer
+from radar._pysteps import pixel_centres, run_importer
 from radar.canonical import one_frame
 from radar.exceptions import FormatError
-from radar.grids import edges_to_centres
 from radar.sources import Blob, base_name, expanded
 
 FMI_ATTRIBUTION = "FMI"
@@ -77,17 +76,7 @@ def read_fmi_pgm(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
             "(type, centrallongitude, bottomleft, topright)"
         )
     dbz = np.asarray(dbz, dtype=np.float32)
-    rows, cols = dbz.shape
-    dx, dy = float(meta["xpixelsize"]), float(meta["ypixelsize"])
-    if (
-        abs((meta["x2"] - meta["x1"]) / dx - cols) > 0.01
-        or abs((meta["y2"] - meta["y1"]) / dy - rows) > 0.01
-    ):
-        raise FormatError(
-            f"{blob.name}: image of {rows}x{cols} pixels does not fit the header's corners"
-        )
-    x = edges_to_centres(float(meta["x1"]), dx, cols)
-    y = edges_to_centres(float(meta["y2"]), -dy, rows)  # yorigin "upper": row 0 is north
+    x, y = pixel_centres(meta, dbz.shape, blob.name, "the header's corners")
     product = "LOWEST"
     match = re.search(rb"#\s*productname\s+(\S+)", head)
     if match:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from radar.exceptions import FormatError
+from radar.hdf5 import attr_text
 from radar.interface import detect_format
 from radar.sources import Blob
 
@@ -43,20 +44,18 @@ def _odim(blob: Blob) -> FrameInfo:
             where = h5["where"].attrs
             data_what = h5["dataset1/data1/what"].attrs
             ds_what = h5["dataset1/what"].attrs if "dataset1/what" in h5 else {}
-            when = pd.Timestamp(f"{_s(what['date'])}T{_s(what['time'])}")
+            when = pd.Timestamp(f"{attr_text(what['date'])}T{attr_text(what['time'])}")
             shape = (int(where["ysize"]), int(where["xsize"]))
-            quantity = _s(data_what.get("quantity", b"?"))
-            product = _s(ds_what.get("prodname", quantity)).split("_")[0] if ds_what else quantity
+            quantity = attr_text(data_what.get("quantity", b"?"))
+            product = quantity
+            if ds_what:
+                product = attr_text(ds_what.get("prodname", quantity)).split("_")[0]
     except (OSError, KeyError, ValueError) as exc:
         raise FormatError(f"{blob.name}: unreadable ODIM_H5 metadata ({exc})") from None
     lead = re.search(r"_(\d{3})-hd5$", blob.name)
     if lead:  # RADVOR members: the file time is the analysis, the name gives the lead
         when = when + pd.Timedelta(minutes=int(lead.group(1)))
     return FrameInfo(blob.name, "odim", product, (when,), shape)
-
-
-def _s(value) -> str:
-    return value.decode() if isinstance(value, bytes | np.bytes_) else str(value)
 
 
 def _netcdf(blob: Blob) -> FrameInfo:

@@ -16,10 +16,9 @@ import pandas as pd
 import pyproj
 import xarray as xr
 
-from radar._pysteps import run_importer
+from radar._pysteps import pixel_centres, run_importer
 from radar.canonical import RAIN_UNITS, one_frame
 from radar.exceptions import FormatError
-from radar.grids import edges_to_centres
 from radar.sources import Blob, base_name, expanded
 
 MCH_ATTRIBUTION = "MeteoSwiss"
@@ -93,18 +92,7 @@ def read_mch_gif(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
         accutime=minutes,
     )
     rain = (np.asarray(amount, dtype=np.float64) * (60.0 / minutes)).astype(np.float32)
-    rows, cols = rain.shape
-    dx, dy = float(meta["xpixelsize"]), float(meta["ypixelsize"])
-    if (
-        abs((meta["x2"] - meta["x1"]) / dx - cols) > 0.01
-        or abs((meta["y2"] - meta["y1"]) / dy - rows) > 0.01
-    ):
-        raise FormatError(
-            f"{blob.name}: image of {rows}x{cols} pixels does not fit the Swiss CCS4 grid "
-            f"({(meta['y2'] - meta['y1']) / dy:g}x{(meta['x2'] - meta['x1']) / dx:g})"
-        )
-    x = edges_to_centres(float(meta["x1"]), dx, cols)
-    y = edges_to_centres(float(meta["y2"]), -dy, rows)  # yorigin "upper": row 0 is north
+    x, y = pixel_centres(meta, rain.shape, blob.name, "the Swiss CCS4 grid")
     attrs = {
         "source_product": product.upper(),
         "source_format": "mch-gif",

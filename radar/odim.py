@@ -97,16 +97,10 @@ def read_odim(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
 
     coord_name = "crs" if "crs" in raw.variables else "crs_wkt"
     crs = pyproj.CRS.from_wkt(raw[coord_name].attrs["crs_wkt"])
-    ref = pd.Timestamp(raw["time"].values[0])
-    valid = pd.Timestamp(raw["prediction_time"].values[0]) if "prediction_time" in raw else ref
-    return one_frame(
-        values,
-        unit,
-        valid,
-        raw["x"].values,
-        raw["y"].values,
-        crs,
-        attrs,
-        keep_dbz=keep_dbz,
-        forecast_reference_time=ref if "prediction_time" in raw else None,
-    )
+    analysis = pd.Timestamp(raw["time"].values[0])
+    valid = analysis
+    ref = None
+    if "prediction_time" in raw:  # a RADVOR member: valid at its lead, analysis as reference
+        valid, ref = pd.Timestamp(raw["prediction_time"].values[0]), analysis
+    x, y = raw["x"].values, raw["y"].values
+    return one_frame(values, unit, valid, x, y, crs, attrs, keep_dbz, forecast_reference_time=ref)

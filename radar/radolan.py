@@ -123,14 +123,6 @@ def read_radolan(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
     lead = int(header.get("predictiontime", 0) or 0)
     valid = analysis + pd.Timedelta(minutes=lead)
     crs = pyproj.CRS.from_wkt(raw["crs"].attrs["crs_wkt"])
-    return one_frame(
-        values,
-        unit,
-        valid,
-        raw["x"].values,
-        raw["y"].values,
-        crs,
-        attrs,
-        keep_dbz=keep_dbz,
-        forecast_reference_time=analysis if product in ("RV", "RE", "RQ") else None,
-    )
+    x, y = raw["x"].values, raw["y"].values
+    ref = analysis if product in ("RV", "RE", "RQ") else None  # forecasts name their analysis
+    return one_frame(values, unit, valid, x, y, crs, attrs, keep_dbz, forecast_reference_time=ref)
