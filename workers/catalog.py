@@ -75,6 +75,10 @@ def onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
     return meta
 
 
+#: The fields ``GET /models`` lists beside the rest of the metadata (``file`` last).
+PUBLIC_FIELDS = ("name", "t_in", "t_out", "cadence_minutes", "resolution_m", "stride", "file")
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """One servable model file and what its metadata says (the keys of DESIGN.md §4)."""
@@ -116,15 +120,8 @@ class ModelInfo:
                 out[key] = json.loads(value) if value[:1] in "{[" else value
             except ValueError:
                 out[key] = value
-        out.update(
-            name=self.name,
-            t_in=self.t_in,
-            t_out=self.t_out,
-            cadence_minutes=self.cadence_minutes,
-            resolution_m=self.resolution_m,
-            stride=self.stride,
-            file=Path(self.path).name,
-        )
+        out.update({key: getattr(self, key) for key in PUBLIC_FIELDS[:-1]})
+        out["file"] = Path(self.path).name
         return out
 
     def check_times(self, times: Sequence, names: Sequence[str] | None = None) -> None:

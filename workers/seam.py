@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Protocol
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from workers.catalog import Catalog, FramesMismatch, ModelInfo
+from workers.catalog import PUBLIC_FIELDS, Catalog, FramesMismatch, ModelInfo
 from workers.store import JobStore, MemoryJobStore, RedisJobStore
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INFERENCE_TASK",
+    "PUBLIC_FIELDS",
     "SHIPPED_MODELS",
     "TRAIN_TASK",
     "TRAIN_TIME_LIMIT_SECONDS",

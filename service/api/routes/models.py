@@ -6,10 +6,9 @@ from fastapi import APIRouter
 
 from service.api.deps import StateDep
 from service.schemas import ModelsPublic
+from workers.seam import PUBLIC_FIELDS
 
 router = APIRouter(tags=["models"])
-
-_FIELDS = ("name", "t_in", "t_out", "cadence_minutes", "resolution_m", "stride", "file")
 
 
 @router.get("/models", response_model=ModelsPublic, summary="Served models")
@@ -19,8 +18,8 @@ def list_served(state: StateDep):
         info = entry.public()
         data.append(
             {
-                **{k: info[k] for k in _FIELDS},
-                "metadata": {k: v for k, v in info.items() if k not in _FIELDS},
+                **{k: info[k] for k in PUBLIC_FIELDS},
+                "metadata": {k: v for k, v in info.items() if k not in PUBLIC_FIELDS},
             }
         )
     return {"data": data, "count": len(data), "default": state.catalog.default}
