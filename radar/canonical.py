@@ -14,7 +14,8 @@ Global attributes: ``source_product`` (RY, RW, RV, ...), ``source_format``
 (radolan-binary, odim-h5, netcdf), ``institution``, ``attribution``, ``source_units`` (the
 product's own unit before conversion), ``accutime_minutes`` (interval the product
 integrates over), and for reflectivity products ``zr_a``/``zr_b``.
-Every reader returns this; every writer takes it.
+Every reader returns this; every writer takes it. Single-frame readers end in
+:func:`one_frame`, the tail they share (Z-R for dBZ fields, the dBZ attributes, ``keep_dbz``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""service.main: the FastAPI application (``create_app`` factory and module-level ``app``)."""
+"""service.main: the FastAPI application (``create_app`` factory, ``app_factory`` for uvicorn).
+
+The gateway is torch- and onnxruntime-free and knows the workers only through
+:mod:`workers.seam` (DESIGN.md §2): settings, the model catalog, the job store and a runner
+that queues a job by task name (or runs it in a thread in embedded mode) all come from there.
+"""
 
 from __future__ import annotations
 
