@@ -27,10 +27,6 @@ def flat_twin(name: str) -> str:
     return VARIANTS[name][0]
 
 
-def ms_twin(name: str) -> str:
-    return _ms_name(VARIANTS[name][0])
-
-
 def config_for(name: str, **overrides) -> ModelConfig:
     if name not in VARIANTS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(VARIANTS)}")

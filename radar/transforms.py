@@ -56,11 +56,6 @@ def pixel_to_rain(pixel: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(pixel), np.nan, rain).astype(np.float32)
 
 
-def rain_threshold_to_pixel(threshold_mm_h: float) -> float:
-    """The pixel value of a rain-rate threshold (0.5 mm/h -> 0.4258, REFERENCE.md §5)."""
-    return float(rain_to_pixel(np.array([threshold_mm_h], dtype=np.float32))[0])
-
-
 #: Reflectivity below this is treated as no rain (0.05 mm/h under Z = 256 R^1.42).
 NO_RAIN_DBZ = 5.0
 
