@@ -48,6 +48,11 @@ def crs_variable(crs: pyproj.CRS) -> xr.DataArray:
 def _crs_attrs(wkt: str) -> tuple[tuple[str, object], ...]:
     crs = pyproj.CRS.from_wkt(wkt)
     attrs = crs.to_cf()
+    if attrs.get("grid_mapping_name") == "polar_stereographic":
+        # CF requires it and pyproj leaves it out for variant B (lat_ts): the pole of the
+        # projection, on the side of the standard parallel
+        north = attrs.get("standard_parallel", 90.0) >= 0
+        attrs.setdefault("latitude_of_projection_origin", 90.0 if north else -90.0)
     attrs["crs_wkt"] = wkt
     attrs["spatial_ref"] = wkt  # GDAL's name for the same thing
     with warnings.catch_warnings():

@@ -1,10 +1,12 @@
 """radar.netcdf: CF-NetCDF sequences in (ours and pysteps' exporter's) and out.
 
-The writer stores ``rainfall_rate`` quantised to :data:`QUANTUM` mm/h in uint16 (NaN as the
-fill value) with zlib + shuffle, one chunk per frame, so a mostly dry 24-frame DE1200 nowcast
-is a few MB instead of 127 MB of float32. Latitude and longitude of the pixel centres go along
-as 2-D auxiliary coordinates (kept to 1e-4 degrees, about 10 m), and the grid mapping ``crs``
-carries both WKT and the proj string, so GIS tools and xarray place the data without our code.
+The writer stores ``rainfall_rate`` quantised to :data:`QUANTUM` mm/h in int16 (NaN as the
+fill value; CF-1.8 packs into signed types only, so rates are capped at 327.67 mm/h, far above
+any rain that is not clutter) with zlib + shuffle, one chunk per frame, so a mostly dry
+24-frame DE1200 nowcast is a few MB instead of 127 MB of float32. Latitude and longitude of the
+pixel centres go along as 2-D auxiliary coordinates (kept to 1e-4 degrees, about 10 m), and the
+grid mapping ``crs`` carries both WKT and the proj string, so GIS tools and xarray place the
+data without our code.
 
 The reader accepts any CF-NetCDF (classic or NetCDF4) whose data variable is a rain rate
 (mm/h), a rain amount (mm, turned into mm/h with the accumulation interval) or reflectivity
@@ -30,8 +32,11 @@ from radar.transforms import ZR_A, ZR_B, dbz_to_rain
 
 #: Quantisation step of the written rain rate in mm/h.
 QUANTUM = 0.01
-_FILL = np.uint16(65535)
-_MAX_RAIN = (int(_FILL) - 1) * QUANTUM
+_FILL = np.int16(-32768)
+_MAX_RAIN = np.iinfo(np.int16).max * QUANTUM
+#: Integer minutes since the epoch: CF-1.8 has no 64-bit integers, int32 lasts 4000 years.
+_TIME_ENCODING = {"units": "minutes since 1970-01-01 00:00:00", "dtype": "int32"}
+_NO_FILL = {"_FillValue": None}  # CF forbids a fill value on coordinate variables
 
 _RATE_UNITS = {"mm h-1", "mm/h", "mm hr-1", "mm h^-1", "kg m-2 h-1", "mm/hr"}
 _AMOUNT_UNITS = {"mm", "kg m-2"}
@@ -158,11 +163,11 @@ def read_netcdf(
 
 
 def encoding_for(ds: xr.Dataset, complevel: int = 4) -> dict:
-    """NetCDF4 encoding: quantised uint16 rain, compressed lat/lon, one chunk per frame."""
+    """NetCDF4 encoding: quantised int16 rain, compressed lat/lon, one chunk per frame."""
     ny, nx = ds.sizes["y"], ds.sizes["x"]
     enc = {
         "rainfall_rate": {
-            "dtype": "uint16",
+            "dtype": "int16",
             "scale_factor": QUANTUM,
             "add_offset": 0.0,
             "_FillValue": _FILL,
@@ -171,7 +176,9 @@ def encoding_for(ds: xr.Dataset, complevel: int = 4) -> dict:
             "complevel": complevel,
             "chunksizes": (1, ny, nx),
         },
-        "time": {"units": "minutes since 1970-01-01 00:00:00", "dtype": "int64"},
+        "time": dict(_TIME_ENCODING),
+        "x": dict(_NO_FILL),
+        "y": dict(_NO_FILL),
     }
     for name in ("lat", "lon"):
         if name in ds.variables:
@@ -180,6 +187,7 @@ def encoding_for(ds: xr.Dataset, complevel: int = 4) -> dict:
                 "shuffle": True,
                 "complevel": complevel,
                 "least_significant_digit": 4,
+                **_NO_FILL,
             }
     if "reflectivity" in ds:
         enc["reflectivity"] = {
@@ -190,10 +198,22 @@ def encoding_for(ds: xr.Dataset, complevel: int = 4) -> dict:
             "shuffle": True,
             "complevel": complevel,
         }
-    if "forecast_reference_time" in ds.coords:
-        enc["forecast_reference_time"] = {
-            "units": "minutes since 1970-01-01 00:00:00",
-            "dtype": "int64",
+    for name in ("forecast_reference_time", "observed_time"):
+        if name in ds.coords:
+            enc[name] = dict(_TIME_ENCODING)
+    if "observed_rainfall_rate" in ds:  # the observed frames a result carries for display
+        enc["observed_rainfall_rate"] = {**enc["rainfall_rate"], "chunksizes": (1, ny, nx)}
+    if "probability_of_exceedance" in ds:  # in percent steps: int8 is CF's smallest type
+        enc["threshold"] = dict(_NO_FILL)
+        enc["probability_of_exceedance"] = {
+            "dtype": "int8",
+            "scale_factor": 0.01,
+            "add_offset": 0.0,
+            "_FillValue": np.int8(-128),
+            "zlib": True,
+            "shuffle": True,
+            "complevel": complevel,
+            "chunksizes": (1, 1, ny, nx),
         }
     return enc
 
@@ -206,23 +226,33 @@ def to_netcdf_dataset(ds: xr.Dataset, with_latlon: bool = True) -> xr.Dataset:
     # np.clip keeps NaN (no data) as NaN
     attrs = {**rain.attrs, "quantization_step": QUANTUM}
     out["rainfall_rate"] = (rain.dims, np.clip(rain.values, 0.0, _MAX_RAIN), attrs)
+    if "observed_rainfall_rate" in out:
+        obs = out["observed_rainfall_rate"]
+        out["observed_rainfall_rate"] = (obs.dims, np.clip(obs.values, 0.0, _MAX_RAIN), obs.attrs)
     if with_latlon and "lat" not in out.coords:
         lat, lon = latlon(out)
         out = out.assign_coords(
             lat=(("y", "x"), lat, {"standard_name": "latitude", "units": "degrees_north"}),
             lon=(("y", "x"), lon, {"standard_name": "longitude", "units": "degrees_east"}),
         )
+    out.attrs.setdefault("title", f"{out.attrs.get('source_product', 'radar')} rain rate")
+    # CF asks for an audit trail: one line per program that wrote the file, newest last
+    stamp = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+    line = f"{stamp} ms-nowcast: written from {out.attrs.get('source_format', 'data')}"
+    out.attrs["history"] = "\n".join(filter(None, [str(out.attrs.get("history", "")), line]))
     if "lat" in out.coords:
-        out["rainfall_rate"].attrs["coordinates"] = "lat lon"
-        out["rainfall_rate"].encoding.pop("coordinates", None)
+        for name in ("rainfall_rate", "observed_rainfall_rate", "probability_of_exceedance"):
+            if name in out:
+                out[name].attrs["coordinates"] = "lat lon"
+                out[name].encoding.pop("coordinates", None)
     return out
 
 
 def pack_rain(rain: np.ndarray) -> np.ndarray:
-    """mm/h (already clipped to the packable range; NaN = no data) -> uint16 quanta, NaN as
+    """mm/h (already clipped to the packable range; NaN = no data) -> int16 quanta, NaN as
     the fill value: the numbers xarray's CF encoder writes (float32 division, round half to
     even), computed a frame at a time instead of through whole-sequence temporaries."""
-    out = np.empty(rain.shape, dtype=np.uint16)
+    out = np.empty(rain.shape, dtype=np.int16)
     scale = np.float32(QUANTUM)  # xarray divides the float32 data in place by the scale
     frames = rain.reshape(-1, *rain.shape[-2:])
     for src, dest in zip(frames, out.reshape(frames.shape), strict=True):
@@ -234,7 +264,7 @@ def pack_rain(rain: np.ndarray) -> np.ndarray:
 
 
 def _packed(out: xr.Dataset, enc: dict) -> tuple[xr.Dataset, dict]:
-    """``out`` with ``rainfall_rate`` packed to uint16 by :func:`pack_rain`, and the encoding
+    """``out`` with ``rainfall_rate`` packed to int16 by :func:`pack_rain`, and the encoding
     that writes it as it is (the CF packing attributes become plain attributes)."""
     rain_enc = dict(enc["rainfall_rate"])
     attrs = dict(out["rainfall_rate"].attrs)

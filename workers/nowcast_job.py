@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from models.errors import ModelError
 from radar.exceptions import RadarError
 from radar.netcdf import write_netcdf
+from radar.outputs import with_observations
 from radar.sequence import read_sequence
 from radar.sources import Blob
 from workers.catalog import list_models
@@ -67,7 +68,8 @@ def run_job(job_id: str, store: JobStore, get_engine: Callable[[str], Engine]) -
             sequence, steps=int(job["steps"]), progress=progress, timings=timings
         )
         clock = time.perf_counter()
-        data = write_netcdf(forecast, complevel=RESULT_COMPLEVEL)
+        # the last observed frames travel with the result, for viewers (observation, then nowcast)
+        data = write_netcdf(with_observations(forecast, sequence), complevel=RESULT_COMPLEVEL)
         timings["encode"] = time.perf_counter() - clock
         store.set_result(job_id, data)
         store.incr("computations")

@@ -59,7 +59,7 @@ def test_result_views(client, dwd_dir: Path) -> None:
     point = client.get(
         f"/jobs/{job['id']}/result", params={"format": "json", "lat": 50.11, "lon": 8.68}
     ).json()
-    assert len(point["point"]["rainfall_rate"]) == 6
+    assert len(point["minutely_5"]["rainfall_rate"]) == 6
     png = client.get(f"/jobs/{job['id']}/result", params={"format": "png", "step": 2})
     assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
     bad = client.get(f"/jobs/{job['id']}/result", params={"format": "png", "step": 99})

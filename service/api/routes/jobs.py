@@ -31,14 +31,27 @@ def get_job(job_id: str, state: StateDep):
     return public(_job(state, job_id))
 
 
+FORMATS = Literal["netcdf", "geotiff", "json", "png", "gif", "layer", "borders"]
+
+
 @router.get(
     "/{job_id}/result",
-    summary="The nowcast: CF-NetCDF (default), JSON or PNG",
+    summary="The nowcast: CF-NetCDF (default), GeoTIFF, JSON, point forecast, PNG, GIF",
     responses={
         200: {
-            "content": {"application/x-netcdf": {}, "application/json": {}, "image/png": {}},
-            "description": "NetCDF: rainfall_rate (mm/h, uint16 x 0.01) per valid time, "
-            "on the input grid.",
+            "content": {
+                "application/x-netcdf": {},
+                "image/tiff": {},
+                "application/json": {},
+                "image/png": {},
+                "image/gif": {},
+            },
+            "description": "NetCDF: rainfall_rate (mm/h, int16 x 0.01) per valid time on the "
+            "input grid, the last observed frames, and with probability=true "
+            "probability_of_exceedance per threshold. GeoTIFF: one band per lead (per threshold "
+            "and lead for probabilities). json: area statistics, or with lat/lon a point "
+            "forecast (Open-Meteo shape). png/gif: maps with colour scale; layer: one frame as "
+            "a transparent map layer; borders: country borders in pixel coordinates.",
         },
         **error_responses(404, 409, 422),
     },
@@ -46,16 +59,32 @@ def get_job(job_id: str, state: StateDep):
 def get_result(
     job_id: str,
     state: StateDep,
-    format: Annotated[
-        Literal["netcdf", "json", "png"], Query(description="View of the result.")
-    ] = "netcdf",
-    lat: Annotated[
-        float | None, Query(ge=-90, le=90, description="json: rain at this latitude...")
+    format: Annotated[FORMATS, Query(description="View of the result.")] = "netcdf",
+    bbox: Annotated[
+        str | None, Query(description="west,south,east,north in degrees: subset every view.")
     ] = None,
-    lon: Annotated[float | None, Query(ge=-180, le=180, description="...and longitude")] = None,
+    probability: Annotated[
+        bool, Query(description="netcdf/geotiff: add exceedance probabilities.")
+    ] = False,
+    thresholds: Annotated[
+        str | None, Query(description="Thresholds in mm/h, e.g. 0.1,1,5 (the default).")
+    ] = None,
+    lat: Annotated[
+        str | None, Query(description="json: point forecast at these latitudes (comma list)...")
+    ] = None,
+    lon: Annotated[str | None, Query(description="...and longitudes.")] = None,
+    rain_threshold: Annotated[
+        float, Query(gt=0, description="json point: rain start/end at this rate (mm/h).")
+    ] = 0.1,
     step: Annotated[
-        int, Query(ge=1, description="png: lead index (1 = first forecast frame).")
+        int, Query(description="png/layer: 1..N forecast lead, 0 last observed, -1 before...")
     ] = 1,
+    layer: Annotated[
+        Literal["rain", "probability"], Query(description="png/gif/layer: what to map.")
+    ] = "rain",
+    threshold: Annotated[
+        float, Query(gt=0, description="png/gif/layer with layer=probability: mm/h.")
+    ] = 1.0,
 ):
     job = _job(state, job_id)
     if job["status"] == "failed":
@@ -69,21 +98,26 @@ def get_result(
     data = state.store.result(job_id)
     if data is None:
         raise ApiError(404, "job_not_found", "the result has expired; send the request again")
-    if format == "netcdf":
-        return Response(
-            data,
-            media_type="application/x-netcdf",
-            headers={"Content-Disposition": f'attachment; filename="nowcast-{job_id}.nc"'},
-        )
-    from service.views import json_view, png_view
+    from radar.exceptions import RadarError
+    from service.views import result_view
 
     try:
-        if format == "json":
-            if (lat is None) != (lon is None):
-                raise ValueError("give both lat and lon, or neither")
-            import json
-
-            return Response(json.dumps(json_view(data, lat, lon)), media_type="application/json")
-        return Response(png_view(data, step), media_type="image/png")
-    except ValueError as exc:
+        body, media_type, extension = result_view(
+            data,
+            format,
+            bbox=bbox,
+            probability=probability,
+            thresholds=thresholds,
+            step=step,
+            layer=layer,
+            threshold=threshold,
+            lat=lat,
+            lon=lon,
+            rain_threshold=rain_threshold,
+        )
+    except (ValueError, RadarError) as exc:
         raise ApiError(422, "bad_parameter", str(exc)) from None
+    headers = {"Cache-Control": "private, max-age=3600"}
+    if extension:
+        headers["Content-Disposition"] = f'attachment; filename="nowcast-{job_id}.{extension}"'
+    return Response(body, media_type=media_type, headers=headers)
