@@ -12,11 +12,21 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from service.api.routes import jobs, models, nowcast, utils
-from service.errors import ApiError, api_error_handler
+from service.errors import ApiError, api_error_handler, http_error_handler, outage_handler
+from service.guards import ContentLengthGuard
 from service.prometheus import Metrics
-from workers.seam import Catalog, Settings, get_settings, open_runner, open_store
+from workers.seam import (
+    Catalog,
+    Settings,
+    get_settings,
+    open_runner,
+    open_store,
+    outage_errors,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +47,7 @@ def build_state(app: FastAPI, settings: Settings) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    body_limit = int(settings.max_upload_mb * 2**20) + 2**20
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -50,7 +61,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    # an oversized body is refused as soon as the stream passes the limit, before it is spooled
+    # whole (Starlette's limiter), or at once from its Content-Length (the guard, outermost);
+    # 1 MiB more than the uploads' limit for multipart framing and form fields
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=body_limit)
+    app.add_middleware(ContentLengthGuard, limit_bytes=body_limit)
     app.add_exception_handler(ApiError, api_error_handler)
+    app.add_exception_handler(HTTPException, http_error_handler)
+    for error in outage_errors():
+        app.add_exception_handler(error, outage_handler)
     for router in (nowcast.router, jobs.router, models.router, utils.router):
         app.include_router(router)
 

@@ -39,6 +39,9 @@ class JobPublic(BaseModel):
     compute_seconds: float | None = None
     result_bytes: int | None = None
     error: str | None = Field(default=None, description="Why a failed job failed.")
+    attempts: int = Field(
+        default=0, description="Runs started (more than 1: a worker was lost and it ran again)."
+    )
     cached: bool = Field(
         default=False, description="True when this request was answered from an existing job."
     )

@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from workers.seam import JobStore, ModelInfo, Runner, now_iso
 from workers.seam import job_id as content_id
+
+
+def is_stale(job: dict, stale_after: float, now: datetime | None = None) -> bool:
+    """A queued or running job older than ``stale_after`` seconds (the task time limit) has
+    lost its message or its worker: no live run can still be on it."""
+    if job["status"] not in ("queued", "running"):
+        return False
+    since = job.get("started") or job["created"]
+    age = ((now or datetime.now(UTC)) - datetime.fromisoformat(since)).total_seconds()
+    return age > stale_after
 
 
 def submit(
@@ -13,20 +25,23 @@ def submit(
     model: ModelInfo,
     steps: int,
     summary: dict,
+    stale_after: float,
 ) -> tuple[dict, bool]:
     """Create (or find) the job for this request; returns (job, cached).
 
     The id is the content hash of frames, model (name and version) and parameters, so the
     same request while the job runs, or after it succeeded and before its result expired,
-    returns the existing job and computes nothing. A failed job, or one whose result expired,
-    is started again under the same id.
+    returns the existing job and computes nothing. A failed job, one whose result expired, or
+    a stale one (:func:`is_stale`) is started again under the same id. Creation and
+    replacement are single atomic steps in the store; only the request that won one enqueues,
+    so identical concurrent requests make one job and one message.
     """
     jid = content_id(
         (data for _, data in files), model.name, model.meta.get("version", ""), {"steps": steps}
     )
     existing = store.get(jid)
     if existing and (
-        existing["status"] in ("queued", "running")
+        (existing["status"] in ("queued", "running") and not is_stale(existing, stale_after))
         or (existing["status"] == "succeeded" and store.has_result(jid))
     ):
         store.incr("cache_hits")
@@ -47,13 +62,20 @@ def submit(
         "compute_seconds": None,
         "result_bytes": None,
     }
-    if existing:
-        store.replace(job, files)
-    elif not store.create(job, files):  # another request created it a moment ago
+    won = store.replace(job, files, existing) if existing else store.create(job, files)
+    if not won:  # another request created or replaced it a moment ago
         store.incr("cache_hits")
-        return store.get(jid), True
+        return store.get(jid) or job, True
+    try:
+        runner.submit(jid)
+    except Exception:
+        # not queued: end the record so that the client's retry replaces it (if Redis is too
+        # far gone for this write as well, the job turns stale and is replaced then)
+        try:
+            store.update(jid, status="failed", error="could not be queued; send it again")
+        finally:
+            raise
     store.incr("submitted")
-    runner.submit(jid)
     return job, False
 
 

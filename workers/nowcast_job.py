@@ -4,12 +4,19 @@ The Celery task and the embedded runner both call :func:`run_job`; it holds the 
 only wire it (the inference itself is :class:`workers.engine.Engine`). Errors a user caused
 (bad frames, a model that cannot serve them) end the job as
 ``failed`` with the message; anything else ends it as ``failed`` with "internal error" and is
-logged with its traceback. Either way the job never stays ``running``.
+logged with its traceback. Either way the job never stays ``running`` and its inputs are
+dropped. A Redis outage is not the job's fault: it propagates, and the task retries.
+
+A job may be delivered more than once (its worker died, a stale job was sent again): one run
+at a time holds its run lock, a finished job is not run again, and a job that has started
+``max_attempts`` times without ending (it kills its worker every time) ends ``failed``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable
 from os import PathLike
@@ -22,7 +29,7 @@ from radar.outputs import with_observations
 from radar.sequence import read_sequence
 from radar.sources import Blob
 from workers.catalog import list_models
-from workers.seam import JobStore, now_iso
+from workers.seam import JobStore, get_settings, now_iso, outage_errors
 
 if TYPE_CHECKING:  # onnxruntime is imported when the first engine is built
     from workers.engine import Engine
@@ -34,16 +41,53 @@ log = logging.getLogger(__name__)
 RESULT_COMPLEVEL = 3
 
 
-def run_job(job_id: str, store: JobStore, get_engine: Callable[[str], Engine]) -> str:
-    """Run job ``job_id``; returns its final status."""
-    job = store.get(job_id)
-    if job is None:
-        log.warning("job %s vanished before it ran (expired?)", job_id)
-        return "missing"
-    if job.get("status") == "succeeded" and store.has_result(job_id):  # redelivered after success
-        return "succeeded"
+def run_job(
+    job_id: str,
+    store: JobStore,
+    get_engine: Callable[[str], Engine],
+    max_attempts: int | None = None,
+    lock_seconds: float | None = None,
+) -> str:
+    """Run job ``job_id``; returns its final status (or ``missing``, or ``busy`` when another
+    live process runs it)."""
+    settings = get_settings()
+    max_attempts = max_attempts or settings.max_attempts
+    lock_seconds = lock_seconds or settings.run_lock_seconds
+    with store.run_lock(job_id, lock_seconds) as held:
+        if not held:
+            log.warning("job %s is being run by another process; leaving it", job_id)
+            return "busy"
+        job = store.get(job_id)  # read under the lock: a run before us may have ended it
+        if job is None:
+            log.warning("job %s vanished before it ran (expired?)", job_id)
+            return "missing"
+        if job.get("status") == "failed" or (
+            job.get("status") == "succeeded" and store.has_result(job_id)
+        ):  # delivered again after it ended
+            return job["status"]
+        attempt = store.start_attempt(job_id)
+        if attempt > max_attempts:
+            return _fail(
+                store,
+                job_id,
+                f"gave up after {max_attempts} attempts: the worker running this job was lost "
+                "every time (killed, out of memory, time limit?)",
+            )
+        return _run(job_id, job, store, get_engine)
+
+
+def _fail(store: JobStore, job_id: str, message: str) -> str:
+    store.incr("failures")
+    store.update(job_id, status="failed", error=message, finished=now_iso())
+    store.drop_inputs(job_id)
+    return "failed"
+
+
+def _run(job_id: str, job: dict, store: JobStore, get_engine: Callable[[str], Engine]) -> str:
     started = time.perf_counter()
-    store.update(job_id, status="running", started=now_iso(), progress=0.0)
+    # which process runs it (host:pid): for operators, and for the tests that kill it
+    where = f"{socket.gethostname()}:{os.getpid()}"
+    store.update(job_id, status="running", started=now_iso(), progress=0.0, worker=where)
     last = [0.0]
 
     def progress(fraction: float) -> None:
@@ -87,12 +131,12 @@ def run_job(job_id: str, store: JobStore, get_engine: Callable[[str], Engine]) -
         return "succeeded"
     except (RadarError, ModelError) as exc:
         message = str(exc)
+    except outage_errors():
+        raise  # Redis is away: not the job's fault; the task tries again
     except Exception as exc:  # the job must end failed, whatever broke
         log.exception("job %s failed", job_id)
         message = f"internal error: {type(exc).__name__}: {exc}"
-    store.incr("failures")
-    store.update(job_id, status="failed", error=message, finished=now_iso())
-    return "failed"
+    return _fail(store, job_id, message)
 
 
 class EngineCache:

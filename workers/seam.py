@@ -58,6 +58,7 @@ __all__ = [
     "now_iso",
     "open_runner",
     "open_store",
+    "outage_errors",
 ]
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,21 @@ class Settings(BaseSettings):
         default=24, ge=1, description="Longest nowcast (frames) a client may ask."
     )
     task_time_limit_seconds: int = Field(default=900, ge=10, description="Hard limit of one job.")
+    visibility_timeout_seconds: int | None = Field(
+        default=None,
+        ge=10,
+        description="A job whose worker vanished (killed, host lost) is delivered again after "
+        "this long; default: the task time limit + 60 s.",
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, description="Runs of one job before it ends failed (lost workers)."
+    )
+    run_lock_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="TTL of a job's run lock, renewed while it runs: how soon a redelivered "
+        "job may start after its worker died.",
+    )
     inference_queue: str = Field(default="inference", description="Celery queue of nowcast jobs.")
     train_queue: str = Field(default="train", description="Celery queue of training jobs.")
     device: str = Field(default="auto", description="auto, cuda or cpu for onnxruntime.")
@@ -105,6 +121,16 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return not self.redis_url
+
+    @property
+    def visibility_timeout(self) -> int:
+        return self.visibility_timeout_seconds or self.task_time_limit_seconds + 60
+
+    @property
+    def stale_after_seconds(self) -> int:
+        """A queued or running job older than this was lost (its message or its worker): the
+        next identical request starts it again."""
+        return self.task_time_limit_seconds
 
 
 @lru_cache
@@ -118,8 +144,7 @@ def get_settings() -> Settings:
 INFERENCE_TASK = "workers.tasks.inference.run_nowcast"
 TRAIN_TASK = "workers.tasks.training.train"
 
-#: A training run lasts hours or days: the inference jobs' time limits must not apply to it,
-#: and the broker must not redeliver an unacknowledged run while it still trains.
+#: A training run lasts hours or days: the inference jobs' time limits must not apply to it.
 TRAIN_TIME_LIMIT_SECONDS = 7 * 24 * 3600
 
 
@@ -127,11 +152,15 @@ def celery_config(settings: Settings) -> dict:
     """The Celery configuration of workers and gateway alike.
 
     Celery's guidance for long, expensive tasks: late acknowledgement with rejection when a
-    worker dies (the job is redelivered; :func:`workers.nowcast_job.run_job` is idempotent by
-    job id), one task reserved at a time, hard and soft time limits, a Redis visibility timeout
-    as long as the longest training run. Results live in the job store, so Celery's result
-    backend is off.
+    worker process dies (the job is delivered again at once; :func:`workers.nowcast_job.run_job`
+    is idempotent by job id, holds a per-job run lock and gives up after ``max_attempts``), one
+    task reserved at a time, hard and soft time limits. A message whose whole worker vanished
+    comes back after the Redis visibility timeout, a minute past the time limit. Training runs
+    outlast any such timeout, so they are acknowledged when they start: a lost run is sent
+    again by hand and resumes from its checkpoint. Results live in the job store, so Celery's
+    result backend is off.
     """
+    visibility = settings.visibility_timeout
     return {
         "task_routes": {
             INFERENCE_TASK: {"queue": settings.inference_queue},
@@ -142,6 +171,7 @@ def celery_config(settings: Settings) -> dict:
             TRAIN_TASK: {
                 "time_limit": TRAIN_TIME_LIMIT_SECONDS,
                 "soft_time_limit": TRAIN_TIME_LIMIT_SECONDS - 60,
+                "acks_late": False,
             }
         },
         "task_acks_late": True,
@@ -152,8 +182,21 @@ def celery_config(settings: Settings) -> dict:
         "worker_max_tasks_per_child": 500,
         "task_time_limit": settings.task_time_limit_seconds,
         "task_soft_time_limit": max(settings.task_time_limit_seconds - 30, 5),
-        "broker_transport_options": {"visibility_timeout": TRAIN_TIME_LIMIT_SECONDS},
+        "broker_transport_options": {
+            "visibility_timeout": visibility,
+            # sweep for abandoned messages often enough to notice them soon after the timeout
+            "unacked_restore_interval": max(1, min(10, visibility // 6)),
+            "unacked_restore_throttle": 1,
+        },
         "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,  # a worker waits out a Redis restart
+        "task_publish_retry": True,
+        "task_publish_retry_policy": {
+            "max_retries": 3,
+            "interval_start": 0.2,
+            "interval_step": 0.5,
+            "interval_max": 1.0,
+        },
         "task_serializer": "json",
         "accept_content": ["json"],
         "worker_hijack_root_logger": False,
@@ -212,13 +255,17 @@ class EmbeddedRunner:
         from workers.nowcast_job import EngineCache
 
         self.store = store
+        self.settings = settings
         self.engines = EngineCache(settings.model_dir, settings.device)
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nowcast-job")
 
     def submit(self, job_id: str) -> None:
         from workers.nowcast_job import run_job
 
-        self.pool.submit(run_job, job_id, self.store, self.engines)
+        s = self.settings
+        self.pool.submit(
+            run_job, job_id, self.store, self.engines, s.max_attempts, s.run_lock_seconds
+        )
 
     def workers_alive(self) -> bool:
         return not self.pool._shutdown  # noqa: SLF001 - the executor has no public flag
@@ -243,6 +290,15 @@ def job_id(files: Iterable[bytes], model: str, version: str, params: dict) -> st
         {"frames": digests, "model": model, "version": version, "params": params}, sort_keys=True
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def outage_errors() -> tuple[type[Exception], ...]:
+    """What Redis raises when it cannot take a command now (down, restarting, full): the
+    gateway answers these with 503 and Retry-After, the task retries."""
+    from kombu.exceptions import OperationalError
+    from redis.exceptions import ConnectionError, OutOfMemoryError, TimeoutError
+
+    return (ConnectionError, TimeoutError, OutOfMemoryError, OperationalError)
 
 
 def now_iso() -> str:

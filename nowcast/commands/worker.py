@@ -11,9 +11,10 @@ import click
 )
 @click.option(
     "--pool",
-    default="solo",
+    default="prefork",
     show_default=True,
-    help="solo/threads keep CUDA out of forks; prefork for CPU-only workers.",
+    help="prefork (time limits, redelivery when a child dies, pings during a job; sessions "
+    "are created in the child after the fork, so CUDA works too), or solo/threads.",
 )
 @click.option("--concurrency", "-c", default=1, show_default=True, type=int)
 @click.option("--loglevel", "-l", default="info", show_default=True)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -65,65 +67,89 @@ def redis_url() -> str:
     return REDIS_URL
 
 
+def worker_settings(redis_url: str, model_dir: Path, **overrides) -> Settings:
+    """Settings on a private key prefix and queue, so tests never meet each other's jobs."""
+    tag = uuid.uuid4().hex[:8]
+    fields = {
+        "redis_url": redis_url,
+        "model_dir": model_dir,
+        "key_prefix": f"nowcast-test-{tag}:",
+        "inference_queue": f"inference-test-{tag}",
+        "device": "cpu",
+        **overrides,
+    }
+    return Settings(**fields)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment a worker process needs to run with ``settings``."""
+    env = {**os.environ, "NOWCAST_REDIS_URL": settings.redis_url}
+    for name, value in settings.model_dump(exclude={"redis_url"}, exclude_none=True).items():
+        env[f"NOWCAST_{name.upper()}"] = str(value)
+    return env
+
+
+@contextmanager
+def worker_process(settings: Settings, *args: str):
+    """A real ``nowcast worker`` process (prefork, one child) for ``settings``; yields the
+    Popen once the worker answers pings, stops it at the end (SIGKILL if it hangs)."""
+    tag = uuid.uuid4().hex[:8]
+    log_path = Path(settings.model_dir) / f"worker-{tag}.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "nowcast",
+                "worker",
+                "-n",
+                f"test-{tag}@%h",
+                "--loglevel",
+                "warning",
+                *args,
+            ],
+            cwd=REPO,
+            env=settings_env(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: a test may kill it whole
+        )
+        from workers.seam import CeleryRunner
+
+        runner = CeleryRunner(settings)
+        deadline = time.monotonic() + 60
+        while not runner.workers_alive():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"Celery worker did not start: {log_path.read_text()[-2000:]}")
+            time.sleep(0.3)
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+
+
+def drop_keys(settings: Settings) -> None:
+    import redis
+
+    r = redis.Redis.from_url(settings.redis_url)
+    for key in r.scan_iter(f"{settings.key_prefix}*"):
+        r.delete(key)
+
+
 @pytest.fixture(scope="session")
 def celery_env(redis_url: str, model_dir: Path):
     """A real Celery worker process on a private queue and key prefix, stopped at the end."""
-    tag = uuid.uuid4().hex[:8]
-    env = {
-        **os.environ,
-        "NOWCAST_REDIS_URL": redis_url,
-        "NOWCAST_MODEL_DIR": str(model_dir),
-        "NOWCAST_KEY_PREFIX": f"nowcast-test-{tag}:",
-        "NOWCAST_INFERENCE_QUEUE": f"inference-test-{tag}",
-        "NOWCAST_DEVICE": "cpu",
-    }
-    log = open(model_dir / f"worker-{tag}.log", "w")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "nowcast",
-            "worker",
-            "-n",
-            f"test-{tag}@%h",
-            "--loglevel",
-            "warning",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    settings = Settings(
-        redis_url=redis_url,
-        model_dir=model_dir,
-        key_prefix=env["NOWCAST_KEY_PREFIX"],
-        inference_queue=env["NOWCAST_INFERENCE_QUEUE"],
-        device="cpu",
-    )
-    from workers.seam import CeleryRunner
-
-    runner = CeleryRunner(settings)
-    deadline = time.monotonic() + 60
-    while not runner.workers_alive():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log.close()
-            tail = (model_dir / f"worker-{tag}.log").read_text()[-2000:]
-            pytest.fail(f"Celery worker did not start: {tail}")
-        time.sleep(0.5)
-    yield settings
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
-    import redis
-
-    r = redis.Redis.from_url(redis_url)
-    for key in r.scan_iter(f"{settings.key_prefix}*"):
-        r.delete(key)
+    settings = worker_settings(redis_url, model_dir)
+    with worker_process(settings):
+        yield settings
+    drop_keys(settings)
 
 
 @pytest.fixture()

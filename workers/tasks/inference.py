@@ -6,7 +6,7 @@ from celery import Task
 
 from workers.celery_app import get_app
 from workers.nowcast_job import EngineCache, run_job
-from workers.seam import INFERENCE_TASK, JobStore, get_settings, open_store
+from workers.seam import INFERENCE_TASK, JobStore, get_settings, open_store, outage_errors
 
 app = get_app()
 
@@ -35,6 +35,17 @@ class EngineTask(Task):
         return self._engines
 
 
-@app.task(name=INFERENCE_TASK, base=EngineTask, bind=True)
+#: Redis away for longer than the client's own retries: try the job again with backoff
+#: (0.5 s, 1 s, 2 s ... up to a minute); the run lock and the job's state make a retry safe.
+@app.task(
+    name=INFERENCE_TASK,
+    base=EngineTask,
+    bind=True,
+    autoretry_for=outage_errors(),
+    retry_backoff=0.5,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=12,
+)
 def run_nowcast(self: EngineTask, job_id: str) -> str:
     return run_job(job_id, self.store, self.engines)

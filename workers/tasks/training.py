@@ -16,8 +16,9 @@ app = get_app()
 def train(self, argv: list[str]) -> str:
     """Run ``workers/train_job.py`` with command-line arguments ``argv``; returns the model path.
 
-    Killed or lost, the task is delivered again (late acknowledgement) and the run resumes from
-    its last checkpoint, because the same ``--out`` folder is given again.
+    The message is acknowledged when the run starts (no visibility timeout fits a run of days,
+    :func:`workers.seam.celery_config`): a killed run is sent again with the same ``argv``
+    and resumes from its last checkpoint in the same ``--out`` folder.
     """
     from workers.train_job import main
 

@@ -17,16 +17,18 @@ router = APIRouter(tags=["nowcast"])
 _CHUNK = 1 << 20
 
 
-async def read_uploads(
+def read_uploads(
     uploads: list[UploadFile], limit_bytes: int, max_files: int
 ) -> list[tuple[str, bytes]]:
-    """Read the uploaded files, refusing as soon as the total passes the limit."""
+    """Read the uploaded (already spooled) files, refusing as soon as the total passes the
+    limit. The request body itself is bounded earlier, while it streams in
+    (:func:`service.main.create_app`, ``max_body_size``)."""
     if len(uploads) > max_files:
         raise ApiError(413, "too_large", f"{len(uploads)} files; at most {max_files} per request")
     files, total = [], 0
     for upload in uploads:
         parts = []
-        while chunk := await upload.read(_CHUNK):
+        while chunk := upload.file.read(_CHUNK):
             total += len(chunk)
             if total > limit_bytes:
                 raise ApiError(413, "too_large", f"uploads exceed {limit_bytes / 2**20:g} MiB")
@@ -42,10 +44,10 @@ async def read_uploads(
     summary="Start a nowcast from radar frames",
     responses={
         200: {"model": JobPublic, "description": "The same request was done before: cached job."},
-        **error_responses(400, 404, 413, 415, 422),
+        **error_responses(400, 404, 413, 415, 422, 503),
     },
 )
-async def create_nowcast(
+def create_nowcast(
     state: StateDep,
     response: Response,
     frames: Annotated[
@@ -64,9 +66,10 @@ async def create_nowcast(
     ] = None,
 ):
     settings = state.settings
-    files = await read_uploads(
-        frames or [], int(settings.max_upload_mb * 2**20), settings.max_files
-    )
+    # a plain function: FastAPI parses the multipart body on the event loop as it streams in,
+    # then runs this (reading, header checks, hashing, storing) in its thread pool, so the
+    # loop keeps answering other requests meanwhile
+    files = read_uploads(frames or [], int(settings.max_upload_mb * 2**20), settings.max_files)
     entry = state.catalog.get(model)
     if entry is None:
         known = ", ".join(state.catalog.models) or "none installed"
@@ -75,7 +78,9 @@ async def create_nowcast(
     if steps > settings.max_steps:
         raise ApiError(422, "bad_parameter", f"steps={steps}: at most {settings.max_steps}")
     summary = check_sequence(frame_infos(files), entry)
-    job, cached = submit(state.store, state.runner, files, entry, steps, summary)
+    job, cached = submit(
+        state.store, state.runner, files, entry, steps, summary, settings.stale_after_seconds
+    )
     state.metrics.requests.labels("cached" if cached else "new").inc()
     response.headers["Location"] = f"/jobs/{job['id']}"
     if cached and job["status"] == "succeeded":

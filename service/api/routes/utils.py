@@ -11,7 +11,7 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", response_model=Health, summary="Liveness: the process answers")
-def healthz(state: StateDep):
+async def healthz(state: StateDep):  # on the event loop: answers even when the pool is busy
     return {"status": "ok", "mode": "embedded" if state.settings.embedded else "redis"}
 
 
