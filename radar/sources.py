@@ -146,7 +146,10 @@ def load(source: str | os.PathLike | bytes | Blob, name: str | None = None) -> l
     if not data:
         raise FormatError(f"{name}: empty after decompression")
     if is_tar(data):
-        return list(iter_tar(data, name))
+        members = list(iter_tar(data, name))
+        if not members:  # nothing to read: say so here rather than fail on no frames later
+            raise FormatError(f"{name}: a tar archive with no files in it")
+        return members
     return [Blob(name, data)]
 
 

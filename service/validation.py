@@ -28,9 +28,10 @@ def frame_infos(files: list[tuple[str, bytes]]) -> list[FrameInfo]:
         except SizeLimitError as exc:
             raise ApiError(413, "too_large", str(exc)) from None
         except FormatError as exc:
+            reason = str(exc).split(": ", 1)[-1]  # after the file name, which may say anything
             code = (
                 "unsupported_format"
-                if "unknown format" in str(exc) or "empty" in str(exc)
+                if reason.startswith(("unknown format", "empty"))
                 else "bad_frames"
             )
             raise ApiError(415 if code == "unsupported_format" else 422, code, str(exc)) from None

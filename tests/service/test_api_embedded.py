@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,16 @@ def frame(when: str, shape=(900, 900), product="RY") -> tuple:
     return ("frames", (f"raa01-{product.lower()}-{stamp}", radolan_bytes(product, raw, when=when)))
 
 
+def memberless_tar(mode: str = "w") -> bytes:
+    """A tar archive holding only a folder: no file to read."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=mode) as tar:
+        folder = tarfile.TarInfo("frames")
+        folder.type = tarfile.DIRTYPE
+        tar.addfile(folder)
+    return buffer.getvalue()
+
+
 FOUR = ["2024-07-01T12:00", "2024-07-01T12:05", "2024-07-01T12:10", "2024-07-01T12:15"]
 
 
@@ -119,6 +130,8 @@ FOUR = ["2024-07-01T12:00", "2024-07-01T12:05", "2024-07-01T12:10", "2024-07-01T
         ([frame(t) for t in FOUR], {"steps": "500"}, 422, "bad_parameter"),
         ([("frames", ("junk.bin", b"\x00\x01garbage" * 100))], {}, 415, "unsupported_format"),
         ([("frames", ("empty.h5", b""))], {}, 415, "unsupported_format"),
+        ([("frames", ("empty.tar", memberless_tar()))], {}, 422, "bad_frames"),
+        ([("frames", ("empty.tar.bz2", memberless_tar("w:bz2")))], {}, 422, "bad_frames"),
         (
             [("frames", ("cut", radolan_bytes("RY", np.zeros((900, 900), np.uint16))[:5000]))],
             {},
@@ -137,6 +150,8 @@ FOUR = ["2024-07-01T12:00", "2024-07-01T12:05", "2024-07-01T12:10", "2024-07-01T
         "too-many-steps",
         "garbage",
         "empty",
+        "tar-without-files",
+        "tar-bz2-without-files",
         "truncated",
     ],
 )
