@@ -58,6 +58,7 @@ def attach_motion(
     method: str,
     frames: int,
     coarsen: int,
+    interp_step: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> None:
     """Estimate the motion field at every frame of every sequence (once; training caches it)."""
@@ -69,7 +70,7 @@ def attach_motion(
         motion = np.zeros((len(seq), 2, *seq.pixels.shape[1:]), dtype=np.float16)
         for a in range(1, len(seq)):
             lo = max(0, a + 1 - frames)
-            motion[a] = estimate_motion(rain[lo : a + 1], method, frames, coarsen)
+            motion[a] = estimate_motion(rain[lo : a + 1], method, frames, coarsen, interp_step)
         seq.motion = motion
         if progress:
             progress(f"{seq.name}: motion for {len(seq)} frames")

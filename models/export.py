@@ -96,6 +96,7 @@ def metadata(model: Nowcaster, **extra) -> dict[str, str]:
             motion_method=cfg.motion_method,
             motion_frames=str(cfg.motion_frames),
             motion_coarsen=str(cfg.motion_coarsen),
+            motion_interp_step=str(cfg.motion_interp_step),
         )
     for key, value in extra.items():
         meta[key] = value if isinstance(value, str) else json.dumps(value)

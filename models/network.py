@@ -37,6 +37,7 @@ class ModelConfig:
     motion_method: str = "lk"  # radar.motion method the advection modes were trained with
     motion_frames: int = 3  # the last frames it looks at
     motion_coarsen: int = 2  # estimated on blocks of this many model pixels
+    motion_interp_step: int = 1  # tracked vectors interpolated on every n-th pixel (radar.motion)
 
     @property
     def in_channels(self) -> int:

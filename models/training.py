@@ -92,6 +92,7 @@ class TrainConfig:
     motion_method: str = "lk"
     motion_frames: int = 3
     motion_coarsen: int = 2
+    motion_interp_step: int = 1
     cache_dir: str | None = None  # decoded archives and motion (default: the run folder)
 
     @property
@@ -188,6 +189,7 @@ def add_motion(seqs: list[PixelSequence], cfg: TrainConfig, cache_dir: Path | No
     text = json.dumps(
         [[s.name, str(s.times[0]), len(s)] for s in seqs]
         + [cfg.resolution_m, cfg.motion_method, cfg.motion_frames, cfg.motion_coarsen]
+        + ([cfg.motion_interp_step] if cfg.motion_interp_step > 1 else [])  # old keys stay valid
     )
     key = hashlib.sha1(text.encode()).hexdigest()[:16]
     cache = cache_dir / f"motion-{key}.npz" if cache_dir else None
@@ -201,6 +203,7 @@ def add_motion(seqs: list[PixelSequence], cfg: TrainConfig, cache_dir: Path | No
         cfg.motion_method,
         cfg.motion_frames,
         cfg.motion_coarsen,
+        cfg.motion_interp_step,
         progress=lambda m: log.info("motion %s", m),
     )
     if cache:
@@ -475,6 +478,7 @@ def train(cfg: TrainConfig, report: Callable[[dict], None] | None = None) -> Pat
         motion_method=cfg.motion_method,
         motion_frames=cfg.motion_frames,
         motion_coarsen=cfg.motion_coarsen,
+        motion_interp_step=cfg.motion_interp_step,
     )
     model.config.name = cfg.run_name
     if cfg.crop % model.stride:

@@ -10,6 +10,13 @@ Methods (a registry, as pysteps keeps its own):
 
 * ``lk``: pysteps' Lucas-Kanade (sparse feature tracking on the dB field, interpolated to a
   dense field), the motion behind the extrapolation and S-PROG baselines.
+
+Two knobs trade cost for detail. ``coarsen`` tracks features on a coarser grid: cheap, but the
+field loses detail (on a 4 km grid an extrapolation scored 0.015 CSI at 1 mm/h below one on a
+2 km grid, MeteoSwiss validation day). ``interp_step`` keeps the tracking on the full grid and
+only evaluates pysteps' inverse-distance interpolation of the sparse vectors on every n-th
+pixel, refined bilinearly: that interpolation is ~90 % of the cost and its field is smooth
+(20 neighbours, power 0.5), so n = 4 costs 16x less for nearly the same field.
 """
 
 from __future__ import annotations
@@ -39,17 +46,46 @@ def to_db(rain: np.ndarray) -> np.ndarray:
     return out
 
 
-def _lucas_kanade(rain: np.ndarray) -> np.ndarray:
+LK_DECLUSTER_PX = 20  # pysteps' dense_lucaskanade default (decl_scale)
+
+
+def _lucas_kanade(rain: np.ndarray, interp_step: int = 1) -> np.ndarray:
     motion = pysteps_module("pysteps.motion", "motion method 'lk'")
     db = to_db(rain)
+    shape = rain.shape[1:]
     if not (db > ZERO_DB).any(axis=(1, 2)).all():
-        return np.zeros((2, *rain.shape[1:]), dtype=np.float32)  # a dry frame: no motion to see
+        return np.zeros((2, *shape), dtype=np.float32)  # a dry frame: no motion to see
     with contextlib.redirect_stdout(io.StringIO()):
-        velocity = motion.get_method("LK")(db, verbose=False)
+        if interp_step <= 1:
+            velocity = motion.get_method("LK")(db, decl_scale=LK_DECLUSTER_PX, verbose=False)
+        else:
+            xy, uv = motion.get_method("LK")(db, dense=False, verbose=False)
+            velocity = _dense_on_nodes(xy, uv, shape, interp_step)
     return np.nan_to_num(velocity, nan=0.0).astype(np.float32)
 
 
-MOTION_METHODS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"lk": _lucas_kanade}
+def _dense_on_nodes(
+    xy: np.ndarray, uv: np.ndarray, shape: tuple[int, int], step: int
+) -> np.ndarray:
+    """pysteps' dense step of ``dense_lucaskanade`` (decluster, inverse-distance weighting)
+    evaluated on every ``step``-th pixel, then bilinear to every pixel (edges held)."""
+    cleansing = pysteps_module("pysteps.utils.cleansing")
+    interpolate = pysteps_module("pysteps.utils.interpolate")
+    if xy.shape[0]:
+        xy, uv = cleansing.decluster(xy, uv, LK_DECLUSTER_PX, 1, False)
+    if not xy.shape[0]:
+        return np.zeros((2, *shape))
+    h, w = shape
+    # node spacing `step` makes pysteps count distances in nodes; its 0.5 px offset follows
+    nodes = interpolate.idwinterp2d(
+        xy, uv, np.arange(0, w, step), np.arange(0, h, step), dist_offset=0.5 / step
+    )
+    nodes = np.asarray(nodes).reshape(2, len(range(0, h, step)), len(range(0, w, step)))
+    grid = np.meshgrid(np.arange(h) / step, np.arange(w) / step, indexing="ij")
+    return np.stack([map_coordinates(c, grid, order=1, mode="nearest") for c in nodes])
+
+
+MOTION_METHODS: dict[str, Callable[..., np.ndarray]] = {"lk": _lucas_kanade}
 
 
 def estimate_motion(
@@ -57,12 +93,14 @@ def estimate_motion(
     method: str = DEFAULT_METHOD,
     frames: int = DEFAULT_FRAMES,
     coarsen: int = 1,
+    interp_step: int = 1,
 ) -> np.ndarray:
     """Motion (2, H, W) per time step from the last ``frames`` of ``rain`` (t, H, W) in mm/h.
 
-    ``coarsen`` > 1 estimates on blocks of that many pixels and interpolates back: motion is a
-    smooth field, and Lucas-Kanade costs about 7x less on a grid 2x coarser (0.2 s instead of
-    1.6 s on DE1200 at 2 km).
+    ``coarsen`` > 1 estimates on blocks of that many pixels and interpolates back: Lucas-Kanade
+    costs about 7x less on a grid 2x coarser (0.2 s instead of 1.6 s on DE1200 at 2 km), at a
+    loss of detail. ``interp_step`` > 1 interpolates the tracked vectors on every n-th pixel of
+    the grid they were tracked on (module docstring).
     """
     if method not in MOTION_METHODS:
         raise RadarError(f"unknown motion method {method!r}; known: {', '.join(MOTION_METHODS)}")
@@ -70,12 +108,12 @@ def estimate_motion(
     if rain.ndim != 3 or rain.shape[0] < 2:
         raise RadarError(f"motion needs at least 2 frames (t, y, x), got shape {rain.shape}")
     if coarsen <= 1:
-        return MOTION_METHODS[method](rain)
+        return MOTION_METHODS[method](rain, interp_step)
     t, h, w = rain.shape
     ph, pw = (-h) % coarsen, (-w) % coarsen
     padded = np.pad(rain, ((0, 0), (0, ph), (0, pw)), mode="edge")
     blocks = padded.reshape(t, (h + ph) // coarsen, coarsen, (w + pw) // coarsen, coarsen)
-    coarse = MOTION_METHODS[method](blocks.mean(axis=(2, 4)))
+    coarse = MOTION_METHODS[method](blocks.mean(axis=(2, 4)), interp_step)
     # pixel centres of the fine grid in coarse-pixel units, bilinear, edges held
     ys = np.clip((np.arange(h) + 0.5) / coarsen - 0.5, 0, coarse.shape[1] - 1)
     xs = np.clip((np.arange(w) + 0.5) / coarsen - 0.5, 0, coarse.shape[2] - 1)

@@ -77,6 +77,7 @@ def extrapolation_model(
     resolution_m: float = 1000.0,
     mode: str = "lagrangian",
     name: str = "test-extrapolation",
+    **config,
 ) -> Path:
     from models.export import export_onnx, metadata
     from models.registry import build
@@ -89,6 +90,7 @@ def extrapolation_model(
         t_out=t_out,
         resolution_m=resolution_m,
         advection=mode,
+        **config,
     )
     model.config.name = name
     return export_onnx(model, path, metadata(model, version="test", training_data="none"))

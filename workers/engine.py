@@ -144,6 +144,7 @@ class Engine:
             meta.get("motion_method", "lk"),
             frames,
             int(meta.get("motion_coarsen", 1)),
+            int(meta.get("motion_interp_step", 1)),
         )
         rows, cols = pixels.shape[-2:]
         field = np.pad(field, ((0, 0), (0, shape[0] - rows), (0, shape[1] - cols)), mode="edge")

@@ -132,6 +132,12 @@ def _options() -> dict[str, list[tuple[str, dict]]]:
                 "estimate motion on blocks of this many model pixels (faster, smooth fields)",
                 type=_POS_INT,
             ),
+            _opt(
+                "--motion-interp-step",
+                "interpolate the tracked motion vectors on every n-th pixel and refine "
+                "bilinearly (as fast as --motion-coarsen 2, nearly the detail of 1)",
+                type=_POS_INT,
+            ),
         ],
         "optimisation": [
             _opt("--batch", "windows per step (per GPU)", type=_POS_INT),

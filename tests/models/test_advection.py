@@ -274,7 +274,16 @@ def test_export_has_two_inputs_the_metadata_and_parity(name, mode, tmp_path):
 
     from models.export import PARITY_TOLERANCE, export_checked, metadata
 
-    model = build(name, hidden=4, patch=1, t_in=2, t_out=3, advection=mode, motion_coarsen=3)
+    model = build(
+        name,
+        hidden=4,
+        patch=1,
+        t_in=2,
+        t_out=3,
+        advection=mode,
+        motion_coarsen=3,
+        motion_interp_step=4,
+    )
     randomise_head(model)
     path, worst = export_checked(model, tmp_path / f"{name}-{mode}.onnx", metadata(model))
     assert worst < PARITY_TOLERANCE
@@ -285,7 +294,7 @@ def test_export_has_two_inputs_the_metadata_and_parity(name, mode, tmp_path):
     meta = {e.key: e.value for e in proto.metadata_props}
     assert meta["inputs"] == "frames,motion" and meta["advection"] == mode
     assert meta["motion_method"] == "lk" and meta["motion_frames"] == "3"
-    assert meta["motion_coarsen"] == "3"
+    assert meta["motion_coarsen"] == "3" and meta["motion_interp_step"] == "4"
     plain = metadata(build(name, hidden=4))
     assert plain["inputs"] == "frames" and "advection" not in plain and "motion_method" not in plain
 

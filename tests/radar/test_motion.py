@@ -40,6 +40,21 @@ def test_lk_finds_the_displacement_of_moving_rain(u, v, coarsen, tolerance):
     np.testing.assert_allclose(motion[1][near], v, atol=tolerance)  # then y (rows, downward)
 
 
+@pytest.mark.parametrize("step", [2, 4, 5])
+def test_interpolation_on_every_nth_pixel_keeps_pysteps_dense_field(step):
+    # two groups of cells moving differently, on a grid that is no multiple of the step
+    left = sequence(2.0, -1.0, h=101, w=138)
+    right = np.roll(sequence(-1.0, 1.5, h=101, w=138), 62, axis=2)
+    seq = left + right
+    dense = estimate_motion(seq, "lk")
+    nodes = estimate_motion(seq, "lk", interp_step=step)
+    assert nodes.shape == dense.shape == (2, 101, 138) and nodes.dtype == np.float32
+    assert np.isfinite(nodes).all()
+    assert np.abs(nodes - dense).mean() < 0.02  # pixels per step
+    assert np.abs(nodes - dense).max() < 0.3
+    assert dense[0, :, :30].mean() > dense[0, :, -30:].mean() + 0.5  # a two-way field
+
+
 def test_coarsened_estimate_on_an_odd_grid_with_no_data_border():
     seq = sequence(2.0, -1.0, h=95, w=97)
     seq[:, :3] = np.nan  # outside the radar coverage

@@ -85,6 +85,24 @@ def test_the_motion_input_is_in_model_pixels_and_padded(two_input_model):
     np.testing.assert_array_equal(motion[0, :, :45, 43:], motion[0, :, :45, 42:43])
 
 
+def test_the_motion_is_estimated_as_the_metadata_says(tmp_path):
+    pytest.importorskip("torch")
+    from radar.motion import estimate_motion
+    from radar.transforms import pixel_to_rain, rain_to_pixel
+
+    path = extrapolation_model(
+        tmp_path / "m.onnx", resolution_m=2000, motion_coarsen=1, motion_interp_step=4
+    )
+    engine = Engine(path, device="cpu")
+    assert engine.info.meta["motion_interp_step"] == "4"
+    ds = moving_blob_sequence(4, 90, 86, VELOCITY)
+    pixels = rain_to_pixel(ds["rainfall_rate"].values.reshape(4, 45, 2, 43, 2).mean(axis=(2, 4)))
+    motion = engine.motion(pixels, (45, 43))[0]
+    rain = pixel_to_rain(pixels[-3:])
+    np.testing.assert_array_equal(motion, estimate_motion(rain, "lk", 3, 1, 4))
+    assert not np.array_equal(motion, estimate_motion(rain, "lk", 3, 1, 1))
+
+
 def test_refusals(two_input_model, tmp_path):
     import onnx
     from onnx import TensorProto, helper
