@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
-from service.api.routes import jobs, models, nowcast, utils
+from service.api.routes import jobs, models, nowcast, utils, viewer
 from service.errors import ApiError, api_error_handler, http_error_handler, outage_handler
 from service.guards import ContentLengthGuard
 from service.prometheus import Metrics
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by the viewer router, with local Swagger UI assets
     )
     # an oversized body is refused as soon as the stream passes the limit, before it is spooled
     # whole (Starlette's limiter), or at once from its Content-Length (the guard, outermost);
@@ -70,12 +71,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, http_error_handler)
     for error in outage_errors():
         app.add_exception_handler(error, outage_handler)
-    for router in (nowcast.router, jobs.router, models.router, utils.router):
+    for router in (nowcast.router, jobs.router, models.router, utils.router, viewer.router):
         app.include_router(router)
+    viewer.mount_static(app)
 
     @app.get("/", tags=["operations"], summary="Name, version and links")
     def root() -> dict:
-        return {"name": "ms-nowcast", "version": app.version, "docs": "/docs", "models": "/models"}
+        return {
+            "name": "ms-nowcast",
+            "version": app.version,
+            "docs": "/docs",
+            "viewer": "/viewer",
+            "models": "/models",
+        }
 
     return app
 

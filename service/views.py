@@ -26,7 +26,7 @@ import xarray as xr
 
 from radar.grids import dataset_crs, pixel_size
 from radar.outputs import OBSERVED
-from radar.probability import exceedance
+from radar.probability import DEFAULT_THRESHOLDS, exceedance
 
 #: The rain scale (mm/h): below the first level is "no rain" (transparent), NaN "no data".
 RAIN_LEVELS = (0.1, 0.5, 1, 2, 5, 10, 20, 50, 100, 400)
@@ -158,6 +158,8 @@ def json_view(ds: xr.Dataset) -> dict:
         else [],
         "steps": steps(ds),
         "grid": {"rows": ds.sizes["y"], "cols": ds.sizes["x"], "pixel_m": pixel_size(ds)},
+        "thresholds": list(DEFAULT_THRESHOLDS),
+        "scales": {layer: scale(layer) for layer in ("rain", "probability")},
     }
     with np.errstate(invalid="ignore"):
         out["frames"] = [
@@ -264,6 +266,20 @@ def _points(lat: str, lon: str) -> list[tuple[float, float]]:
     return list(zip(lats, lons, strict=True))
 
 
+def _pixel_place(ds: xr.Dataset, pixel: str) -> tuple[str, str]:
+    """``"row,col"`` -> the lat, lon of that pixel's centre (as query strings)."""
+    from radar.grids import latlon
+
+    try:
+        row, col = (int(v) for v in pixel.split(","))
+    except ValueError:
+        raise ValueError("pixel is row,col (integers)") from None
+    if not (0 <= row < ds.sizes["y"] and 0 <= col < ds.sizes["x"]):
+        raise ValueError(f"pixel {row},{col} is outside the {ds.sizes['y']}x{ds.sizes['x']} grid")
+    lat, lon = latlon(ds)
+    return f"{float(lat[row, col]):.5f}", f"{float(lon[row, col]):.5f}"
+
+
 def result_view(
     data: bytes,
     fmt: str,
@@ -277,6 +293,7 @@ def result_view(
     lat: str | None = None,
     lon: str | None = None,
     rain_threshold: float = 0.1,
+    pixel: str | None = None,
 ) -> tuple[bytes, str, str | None]:
     """One view of a stored result: (body, media type, file extension for a download).
 
@@ -300,6 +317,8 @@ def result_view(
     ds = load_result(data)
     if bbox:
         ds = subset_bbox(ds, parse_bbox(bbox))
+    if pixel is not None:  # a click on the viewer's map: the centre of that pixel
+        lat, lon = _pixel_place(ds, pixel)
     if (lat is None) != (lon is None):
         raise ValueError("give both lat and lon, or neither")
     if fmt == "json" and lat is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,6 +64,20 @@ if TYPE_CHECKING:  # the command imports numpy and xarray only when it runs
     is_flag=True,
     help="Also draw maps.png: observed and every method at a few leads for the wettest window.",
 )
+@click.option(
+    "--probabilistic",
+    is_flag=True,
+    help="Score the service's exceedance probabilities of the (first) --model against a "
+    "pysteps STEPS ensemble: reliability diagram, Brier skill and ROC area per lead at "
+    "0.1, 1, 5 mm/h (probabilistic.md, reliability.png, bss_roc.png).",
+)
+@click.option("--members", default=20, show_default=True, help="--probabilistic: STEPS members.")
+@click.option(
+    "--fit",
+    is_flag=True,
+    help="--probabilistic: fit the neighbourhood's parameters on DATA instead (validation "
+    "data only), writing fit.json.",
+)
 def command(
     data,
     models,
@@ -76,6 +91,9 @@ def command(
     max_windows,
     output,
     maps,
+    probabilistic,
+    members,
+    fit,
 ) -> None:
     from models.baselines import BASELINES
     from models.evaluation import (
@@ -116,6 +134,18 @@ def command(
         windows = windows.subset(windows.times[:max_windows])
     if not len(windows):
         raise click.ClickException(f"no run of {t_in + steps} consecutive frames in the data")
+    if probabilistic:
+        from nowcast.commands import probabilistic as prob
+
+        if not model_names:
+            raise click.ClickException("--probabilistic needs --model")
+        name = model_names[0]
+        if fit:
+            click.echo(json.dumps(prob.fit(windows, methods[name], t_in, steps, cadence, output)))
+        else:
+            prob.verify(windows, methods[name], name, t_in, steps, cadence, members, output)
+            click.echo((output / "probabilistic.md").read_text())
+        return
     results = evaluate(windows, methods, t_in, steps, cadence)
     files = save_results(
         results,

@@ -73,6 +73,9 @@ def get_result(
         str | None, Query(description="json: point forecast at these latitudes (comma list)...")
     ] = None,
     lon: Annotated[str | None, Query(description="...and longitudes.")] = None,
+    pixel: Annotated[
+        str | None, Query(description="json: point forecast at grid pixel row,col instead.")
+    ] = None,
     rain_threshold: Annotated[
         float, Query(gt=0, description="json point: rain start/end at this rate (mm/h).")
     ] = 0.1,
@@ -114,6 +117,7 @@ def get_result(
             lat=lat,
             lon=lon,
             rain_threshold=rain_threshold,
+            pixel=pixel,
         )
     except (ValueError, RadarError) as exc:
         raise ApiError(422, "bad_parameter", str(exc)) from None
