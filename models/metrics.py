@@ -18,7 +18,7 @@ pixels (e.g. rain advected in from outside the domain) count as no rain.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import gaussian_filter, uniform_filter
 
 from radar._pysteps import pysteps_module
 from radar.transforms import rain_to_pixel
@@ -36,23 +36,73 @@ def balance_weights(observed: np.ndarray) -> np.ndarray:
     return np.asarray(BALANCE_WEIGHTS, dtype=np.float64)[idx]
 
 
-def ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """Mean structural similarity of two [0, 1] images (Gaussian window 11, sigma 1.5)."""
+def _blur(x: np.ndarray) -> np.ndarray:
+    return gaussian_filter(x, 1.5, truncate=3.5, mode="reflect")
+
+
+def _ssim_moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Local mean and variance of a [0, 1] image in SSIM's Gaussian window."""
+    x = x.astype(np.float64)
+    mu = _blur(x)
+    return mu, _blur(x * x) - mu**2
+
+
+def ssim(
+    a: np.ndarray,
+    b: np.ndarray,
+    mask: np.ndarray | None = None,
+    moments_b: tuple[np.ndarray, np.ndarray] | None = None,
+) -> float:
+    """Mean structural similarity of two [0, 1] images (Gaussian window 11, sigma 1.5);
+    ``moments_b`` are ``b``'s local mean and variance when already known."""
     c1, c2 = 0.01**2, 0.03**2
     a = a.astype(np.float64)
-    b = b.astype(np.float64)
-
-    def blur(x: np.ndarray) -> np.ndarray:
-        return gaussian_filter(x, 1.5, truncate=3.5, mode="reflect")
-
-    mu_a, mu_b = blur(a), blur(b)
-    var_a = blur(a * a) - mu_a**2
-    var_b = blur(b * b) - mu_b**2
-    cov = blur(a * b) - mu_a * mu_b
+    b = b.astype(np.float64, copy=False)
+    mu_a, var_a = _ssim_moments(a)
+    mu_b, var_b = moments_b or _ssim_moments(b)
+    cov = _blur(a * b) - mu_a * mu_b
     s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (
         (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
     )
     return float(s[mask].mean() if mask is not None else s.mean())
+
+
+def _fractions(binary: np.ndarray, scale: int) -> np.ndarray:
+    """Fraction of wet pixels in a ``scale`` x ``scale`` window, as pysteps' ``fss_accum``
+    computes it (zeros beyond the edge)."""
+    binary = binary.astype(np.float64)
+    return uniform_filter(binary, size=scale, mode="constant", cval=0.0) if scale > 1 else binary
+
+
+class ObservedWindow:
+    """The observation side of every score of one window (steps, y, x) in mm/h, computed once
+    and shared by all the methods scored on that window (:func:`models.evaluation.evaluate`):
+    masks, wet fractions per FSS scale and SSIM moments would otherwise be recomputed for each
+    method, and were most of the cost of an evaluation."""
+
+    def __init__(
+        self, observed: np.ndarray, fss_threshold: float, fss_scales: tuple[int, ...]
+    ) -> None:
+        self.observed = observed
+        self.leads = []
+        for obs in observed:
+            valid = np.isfinite(obs)
+            if not valid.any():
+                self.leads.append(None)
+                continue
+            wet = np.where(valid, obs, fss_threshold - 1) >= fss_threshold
+            fractions = [_fractions(wet, scale) for scale in fss_scales]
+            pixels = rain_to_pixel(np.where(valid, obs, 0.0)).astype(np.float64)
+            self.leads.append(
+                {
+                    "valid": valid,
+                    "values": obs[valid],
+                    "fractions": fractions,
+                    "fractions_sq": [float((f * f).sum()) for f in fractions],
+                    "pixels": pixels,
+                    "ssim": _ssim_moments(pixels),
+                }
+            )
 
 
 class SkillScores:
@@ -84,31 +134,43 @@ class SkillScores:
         self.ssim_sum = np.zeros(steps)
         self.count = 0
 
-    def add(self, forecast: np.ndarray, observed: np.ndarray) -> None:
-        """Add one forecast (steps, y, x) and its verifying observations, both in mm/h."""
-        if forecast.shape != observed.shape or forecast.shape[0] != self.steps:
-            raise ValueError(f"forecast {forecast.shape} and observation {observed.shape} differ")
-        for k in range(self.steps):
-            obs = observed[k]
-            valid = np.isfinite(obs)
-            if not valid.any():
+    def observe(self, observed: np.ndarray) -> ObservedWindow:
+        """The observation side of one window, for :meth:`add` (one per window suffices for
+        every SkillScores with the same FSS threshold and scales)."""
+        return ObservedWindow(observed, self.fss_threshold, self.fss_scales)
+
+    def add(self, forecast: np.ndarray, observed: np.ndarray | ObservedWindow) -> None:
+        """Add one forecast (steps, y, x) and its verifying observations, both in mm/h (or the
+        observations as :meth:`observe` prepared them)."""
+        window = observed if isinstance(observed, ObservedWindow) else self.observe(observed)
+        if forecast.shape != window.observed.shape or forecast.shape[0] != self.steps:
+            raise ValueError(
+                f"forecast {forecast.shape} and observation {window.observed.shape} differ"
+            )
+        for k, obs in enumerate(window.leads):
+            if obs is None:
                 continue
+            valid = obs["valid"]
             fc = np.nan_to_num(forecast[k], nan=0.0)
-            f, o = fc[valid], obs[valid]
+            f, o = fc[valid], obs["values"]
             for table in self.contabs[k]:
                 self._cat.det_cat_fct_accum(table, f, o)
-            fc_masked = np.where(valid, fc, np.nan)
-            for score in self.fss[k]:
-                self._spatial.fss_accum(score, fc_masked, np.where(valid, obs, np.nan))
+            # pysteps' fss_accum, with the observation's fractions computed once per window
+            wet = np.where(valid, fc, self.fss_threshold - 1) >= self.fss_threshold
+            for score, obs_frac, obs_sq in zip(
+                self.fss[k], obs["fractions"], obs["fractions_sq"], strict=True
+            ):
+                frac = _fractions(wet, score["scale"])
+                score["sum_obs_sq"] += obs_sq
+                score["sum_fct_obs"] += float((frac * obs_frac).sum())
+                score["sum_fct_sq"] += float((frac * frac).sum())
             err = f - o
             weight = balance_weights(o)
             self.abs_sum[k] += np.abs(err).sum()
             self.babs_sum[k] += (weight * np.abs(err)).sum()
             self.bsq_sum[k] += (weight * err**2).sum()
             self.pixels[k] += valid.sum()
-            self.ssim_sum[k] += ssim(
-                rain_to_pixel(fc), rain_to_pixel(np.where(valid, obs, 0.0)), valid
-            )
+            self.ssim_sum[k] += ssim(rain_to_pixel(fc), obs["pixels"], valid, obs["ssim"])
         self.count += 1
 
     @property

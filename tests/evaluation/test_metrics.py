@@ -93,3 +93,62 @@ def test_frequency_bias_without_observed_rain_is_nan_not_inf() -> None:
     scores = SkillScores(1, thresholds=(1.0,), fss_scales=(1,))
     scores.add(np.array([[[2.0, 0.0]]]), np.array([[[0.0, 0.0]]]))
     assert np.isnan(scores.result()["BIAS"]["1.0"][0])
+
+
+def test_fss_and_ssim_agree_with_pysteps_and_with_a_shared_observed_window() -> None:
+    from scipy.ndimage import gaussian_filter
+
+    from radar._pysteps import pysteps_module
+    from radar.transforms import rain_to_pixel
+
+    spatial = pysteps_module("pysteps.verification.spatialscores")
+    rng = np.random.default_rng(3)
+    obs = rng.gamma(0.3, 3.0, (3, 60, 70)).astype(np.float32)
+    obs[:, :5] = np.nan  # outside the radar
+    forecasts = [rng.gamma(0.3, 3.0, (3, 60, 70)).astype(np.float32) for _ in range(2)]
+    forecasts[0][:, 20:30] = np.nan  # rain advected in from outside: no forecast
+    shared = SkillScores(3)
+    window = shared.observe(obs)
+    for fc in forecasts:
+        alone, prepared = SkillScores(3), SkillScores(3)
+        alone.add(fc, obs)
+        prepared.add(fc, window)
+        assert _leaves(alone.result()).keys() == _leaves(prepared.result()).keys()
+        for key, value in _leaves(alone.result()).items():
+            np.testing.assert_array_equal(value, _leaves(prepared.result())[key], err_msg=key)
+    for fc in forecasts:
+        shared.add(fc, window)
+    result = shared.result()
+    for scale in shared.fss_scales:  # pysteps' own accumulation
+        for k in range(3):
+            ref = spatial.fss_init(1.0, scale)
+            for fc in forecasts:
+                valid = np.isfinite(obs[k])
+                fc_k = np.where(valid, np.nan_to_num(fc[k]), np.nan)
+                spatial.fss_accum(ref, fc_k, np.where(valid, obs[k], np.nan))
+            assert result["FSS"][str(scale)][k] == pytest.approx(spatial.fss_compute(ref), 1e-12)
+    # SSIM written out for one pair: Gaussian window sigma 1.5, pixel space, valid pixels
+    a = rain_to_pixel(np.nan_to_num(forecasts[1][0])).astype(np.float64)
+    b = rain_to_pixel(np.nan_to_num(obs[0])).astype(np.float64)
+
+    def blur(x):
+        return gaussian_filter(x, 1.5, truncate=3.5, mode="reflect")
+
+    mu_a, mu_b = blur(a), blur(b)
+    cov = blur(a * b) - mu_a * mu_b
+    s = ((2 * mu_a * mu_b + 1e-4) * (2 * cov + 9e-4)) / (
+        (mu_a**2 + mu_b**2 + 1e-4) * (blur(a * a) - mu_a**2 + blur(b * b) - mu_b**2 + 9e-4)
+    )
+    one = SkillScores(3)
+    one.add(forecasts[1], obs)
+    assert one.result()["SSIM"][0] == pytest.approx(s[np.isfinite(obs[0])].mean(), 1e-12)
+
+
+def _leaves(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
