@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, str] = {
     "predict": "Nowcast from radar files without a server.",
     "serve": "Run the HTTP API (embedded default without REDIS_URL).",
     "worker": "Run a Celery worker (needs REDIS_URL).",
+    "keys": "Create, list and revoke API keys of the gateway (needs REDIS_URL).",
     "train": "Train a model on radar archives (= python workers/train_job.py).",
     "export": "Export a training checkpoint to ONNX, with a parity check.",
     "evaluate": "Score a model (ONNX) and the baselines per lead time.",

@@ -14,8 +14,10 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.middleware.cors import CORSMiddleware
 
 from service.api.routes import jobs, models, nowcast, utils, viewer
+from service.auth import Guard
 from service.errors import ApiError, api_error_handler, http_error_handler, outage_handler
 from service.guards import ContentLengthGuard
 from service.prometheus import Metrics
@@ -41,6 +43,7 @@ def build_state(app: FastAPI, settings: Settings) -> None:
     state.metrics = Metrics()
     state.store = open_store(settings)
     state.runner = open_runner(settings, state.store)
+    state.guard = Guard(settings, getattr(state.store, "redis", None), settings.api_keys)
     if not state.catalog.models:
         log.warning("no ONNX models in %s: POST /nowcast will answer 404", settings.model_dir)
 
@@ -74,6 +77,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (nowcast.router, jobs.router, models.router, utils.router, viewer.router):
         app.include_router(router)
     viewer.mount_static(app)
+    if settings.cors_origins:  # closed unless origins are named
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Location", "Retry-After"],
+        )
 
     @app.get("/", tags=["operations"], summary="Name, version and links")
     def root() -> dict:

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -117,6 +117,19 @@ class Settings(BaseSettings):
     train_queue: str = Field(default="train", description="Celery queue of training jobs.")
     device: str = Field(default="auto", description="auto, cuda or cpu for onnxruntime.")
     key_prefix: str = Field(default="nowcast:", description="Prefix of every Redis key.")
+    api_keys: Literal["auto", "required", "off"] = Field(
+        default="auto",
+        description="API keys: auto = required when `nowcast serve` listens beyond localhost.",
+    )
+    rate_limit: str = Field(
+        default="120/minute", description="Requests per key (a key may set its own)."
+    )
+    quota: str = Field(
+        default="2000/day", description="POST /nowcast per key (a key may set its own)."
+    )
+    cors_origins: list[str] = Field(
+        default=[], description="Origins allowed by CORS (JSON list); none by default."
+    )
 
     @property
     def embedded(self) -> bool:

@@ -15,12 +15,25 @@ import click
 )
 @click.option("--log-level", default="info", show_default=True)
 def command(host: str, port: int, workers: int, log_level: str) -> None:
+    import os
+
     import uvicorn
 
+    from service.auth import resolve_api_keys
     from workers.catalog import list_models
     from workers.seam import get_settings
 
     settings = get_settings()
+    # keys are required when listening beyond localhost (NOWCAST_API_KEYS=auto); the gateway
+    # processes read the resolved value from the environment
+    api_keys = resolve_api_keys(settings.api_keys, host)
+    if api_keys == "required" and settings.embedded:
+        raise click.ClickException(
+            f"--host {host} listens beyond localhost, so API keys are required, and they live "
+            "in Redis: set REDIS_URL (or NOWCAST_API_KEYS=off on a trusted network)"
+        )
+    os.environ["NOWCAST_API_KEYS"] = api_keys
+    get_settings.cache_clear()
     if settings.embedded and workers > 1:
         raise click.ClickException(
             "--workers > 1 needs REDIS_URL (embedded jobs live in one process)"
@@ -33,7 +46,7 @@ def command(host: str, port: int, workers: int, log_level: str) -> None:
     )
     click.echo(
         f"ms-nowcast on http://{host}:{port}  mode: {mode}  models: {', '.join(models) or 'none'}"
-        f"  docs: http://{host}:{port}/docs",
+        f"  API keys: {api_keys}  docs: http://{host}:{port}/docs",
         err=True,
     )
     uvicorn.run(

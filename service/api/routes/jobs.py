@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from service.api.deps import StateDep
+from service.auth import authorize
 from service.errors import ApiError, error_responses
 from service.schemas import JobPublic
 from service.submission import public
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(
+    prefix="/jobs",
+    tags=["jobs"],
+    dependencies=[Depends(authorize)],
+    responses=error_responses(401, 429, 503),
+)
 
 
 def _job(state, job_id: str) -> dict:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from service.api.deps import StateDep
+from service.auth import authorize
+from service.errors import error_responses
 from service.schemas import ModelsPublic
 from workers.seam import PUBLIC_FIELDS
 
-router = APIRouter(tags=["models"])
+router = APIRouter(
+    tags=["models"], dependencies=[Depends(authorize)], responses=error_responses(401, 429)
+)
 
 
 @router.get("/models", response_model=ModelsPublic, summary="Served models")

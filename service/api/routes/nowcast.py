@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
 
 from service.api.deps import StateDep
+from service.auth import charge_job
 from service.errors import ApiError, error_responses
 from service.schemas import JobPublic
 from service.submission import public, submit
 from service.validation import check_sequence, frame_infos
 
-router = APIRouter(tags=["nowcast"])
+router = APIRouter(tags=["nowcast"], dependencies=[Depends(charge_job)])
 
 _CHUNK = 1 << 20
 
@@ -44,7 +45,7 @@ def read_uploads(
     summary="Start a nowcast from radar frames",
     responses={
         200: {"model": JobPublic, "description": "The same request was done before: cached job."},
-        **error_responses(400, 404, 413, 415, 422, 503),
+        **error_responses(400, 401, 404, 413, 415, 422, 429, 503),
     },
 )
 def create_nowcast(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 
 from service.api.deps import StateDep
+from service.auth import authorize
+from service.errors import error_responses
 from service.schemas import Health, Readiness
 
 router = APIRouter(tags=["operations"])
@@ -37,7 +39,8 @@ def readyz(state: StateDep, response: Response):
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}}},
+    responses={200: {"content": {"text/plain": {}}}, **error_responses(401, 429)},
+    dependencies=[Depends(authorize)],
 )
 def metrics(state: StateDep):
     return Response(state.metrics.render(state.store), media_type="text/plain; version=0.0.4")
