@@ -30,7 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workers.catalog import PUBLIC_FIELDS, Catalog, FramesMismatch, ModelInfo
@@ -82,6 +82,9 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("NOWCAST_REDIS_URL", "REDIS_URL"),
         description="Redis for jobs, results and the Celery broker; unset = embedded mode.",
     )
+    redis_password_file: Path | None = Field(
+        default=None, description="File holding the Redis password (a compose secret)."
+    )
     model_dir: Path = Field(default=SHIPPED_MODELS, description="Folder of ONNX models to serve.")
     default_model: str | None = Field(
         default=None, description="Model used when a request names none."
@@ -130,6 +133,20 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         default=[], description="Origins allowed by CORS (JSON list); none by default."
     )
+
+    @model_validator(mode="after")
+    def _password_into_url(self) -> Settings:
+        """The password of a secret file goes into the URL that redis-py and Celery use."""
+        if self.redis_url and self.redis_password_file:
+            from urllib.parse import quote, urlsplit, urlunsplit
+
+            parts = urlsplit(self.redis_url)
+            if not parts.password:
+                secret = quote(self.redis_password_file.read_text().strip(), safe="")
+                netloc = f"{parts.username or ''}:{secret}@{parts.hostname}"
+                netloc += f":{parts.port}" if parts.port else ""
+                self.redis_url = urlunsplit(parts._replace(netloc=netloc))
+        return self
 
     @property
     def embedded(self) -> bool:

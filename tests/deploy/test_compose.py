@@ -67,7 +67,47 @@ def test_every_service_has_a_health_check(compose: dict) -> None:
 def test_gpu_worker_reserves_an_nvidia_device(compose: dict) -> None:
     devices = compose["services"]["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
-    assert "solo" in compose["services"]["worker-gpu"]["command"]
+    command = compose["services"]["worker-gpu"]["command"]
+    # prefork with one child: time limits, redelivery and pings work (the solo pool ignores them)
+    assert command[command.index("--pool") + 1] == "prefork"
+    assert command[command.index("--concurrency") + 1] == "1"
+
+
+def test_gpu_image_pins_one_cuda_12_set() -> None:
+    text = (REPO / "deploy" / "Dockerfile.gpu").read_text()
+    assert '"onnxruntime-gpu[cuda,cudnn]==1.26.0"' in text  # the last CUDA 12 build
+    pins = dict(re.findall(r"(nvidia-[a-z-]+-cu12)==([\d.]+)", text))
+    assert pins["nvidia-cudnn-cu12"].startswith("9.") and pins[
+        "nvidia-cuda-runtime-cu12"
+    ].startswith("12.")
+    assert not re.search(r"cu13|>=", text)
+
+
+def test_hardened(compose: dict) -> None:
+    """Published on 127.0.0.1 unless PUBLISH_ADDRESS says otherwise, Flower behind basic auth,
+    Redis with a password from a secret and bounded memory, memory limits, pinned images,
+    no root, a .dockerignore."""
+    services = compose["services"]
+    for name in ("gateway", "flower"):
+        for port in services[name]["ports"]:
+            assert port.startswith("${PUBLISH_ADDRESS:-127.0.0.1}:"), port
+    assert "--basic-auth" in " ".join(services["flower"]["entrypoint"])
+    redis_cmd = " ".join(services["redis"]["command"])
+    assert "--requirepass" in redis_cmd and "/run/secrets/redis_password" in redis_cmd
+    assert "--maxmemory " in redis_cmd and "appendonly yes" in redis_cmd
+    for name, service in services.items():
+        assert "mem_limit" in service, f"{name} has no memory limit"
+        image = service.get("image", "")
+        if not image.startswith("ms-nowcast"):  # third-party images: pinned, not root
+            assert re.search(r":\d+\.\d+\.\d+", image), f"{name}: unpinned image {image}"
+            assert service.get("user") not in (None, "root", "0"), f"{name} runs as root"
+        if name != "flower":
+            assert "redis_password" in service.get("secrets", []), name
+    for dockerfile in (REPO / "deploy").glob("Dockerfile*"):
+        text = dockerfile.read_text()
+        assert re.search(r"^USER (?!root)", text, re.M), f"{dockerfile.name} runs as root"
+        assert re.search(r"^FROM python:\d+\.\d+\.\d+-slim", text, re.M), dockerfile.name
+    assert ".venv" in (REPO / ".dockerignore").read_text()
 
 
 def test_profiles_and_dependencies(compose: dict) -> None:
