@@ -39,8 +39,20 @@ class EngineError(ModelError):
     """A model file cannot serve (unloadable, unknown inputs) or cannot serve these frames."""
 
 
-def choose_providers(device: str | None = None) -> list[str]:
-    """onnxruntime providers for ``device`` (``auto`` prefers CUDA when it is available)."""
+#: CUDA provider options: cuDNN picks convolution algorithms by heuristic instead of timing
+#: every one (exhaustive search repeats for each new grid size, which the service sees many
+#: of), and the memory arena grows by what is asked, up to a bound, instead of doubling.
+CUDA_OPTIONS = {
+    "cudnn_conv_algo_search": "HEURISTIC",
+    "arena_extend_strategy": "kSameAsRequested",
+    "gpu_mem_limit": str(int(os.environ.get("NOWCAST_GPU_MEM_LIMIT_MB", "6144")) * 2**20),
+}
+
+
+def choose_providers(device: str | None = None) -> list:
+    """onnxruntime providers for ``device`` (``auto`` prefers CUDA when it is available).
+    Asking for CUDA first loads the CUDA and cuDNN libraries of the pip wheels
+    (``onnxruntime.preload_dlls``), which the provider does not find by itself."""
     import onnxruntime as ort
 
     device = (device or os.environ.get(DEVICE_ENV, "auto")).lower()
@@ -52,8 +64,23 @@ def choose_providers(device: str | None = None) -> list[str]:
             "NOWCAST_DEVICE=cuda but onnxruntime has no CUDA provider (install onnxruntime-gpu)"
         )
     if device in ("cuda", "auto") and "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        if hasattr(ort, "preload_dlls"):
+            ort.preload_dlls()
+        return [("CUDAExecutionProvider", CUDA_OPTIONS), "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
+
+
+def check_providers(session, device: str | None = None) -> list[str]:
+    """The providers ``session`` really uses; with ``cuda`` asked, refuse a session that fell
+    back to the CPU (onnxruntime does so silently when a CUDA or cuDNN library is missing)."""
+    used = list(session.get_providers())
+    device = (device or os.environ.get(DEVICE_ENV, "auto")).lower()
+    if device == "cuda" and "CUDAExecutionProvider" not in used:
+        raise EngineError(
+            f"NOWCAST_DEVICE=cuda but the session runs on {', '.join(used)}: the CUDA provider "
+            "did not load (CUDA 12 / cuDNN 9 libraries missing or no GPU visible?)"
+        )
+    return used
 
 
 #: What may follow the network: ``cdf-match`` gives every lead the value distribution of the
@@ -104,13 +131,13 @@ class Engine:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.providers = choose_providers(device)
         try:
             self.session = ort.InferenceSession(
-                str(path), sess_options=options, providers=self.providers
+                str(path), sess_options=options, providers=choose_providers(device)
             )
         except Exception as exc:
             raise EngineError(f"{path}: not a loadable ONNX model ({exc})") from None
+        self.providers = check_providers(self.session, device)  # what it really runs on
         self.info = ModelInfo.from_metadata(
             dict(self.session.get_modelmeta().custom_metadata_map), str(path)
         )

@@ -155,5 +155,6 @@ class EngineCache:
             if name not in models:
                 known = ", ".join(models)
                 raise ModelError(f"model {name!r} is not served here (known: {known})")
-            self._engines[name] = Engine(models[name].path, device=self.device)
+            threads = int(os.environ.get("NOWCAST_ORT_THREADS", "0")) or None  # nowcast worker
+            self._engines[name] = Engine(models[name].path, device=self.device, threads=threads)
         return self._engines[name]

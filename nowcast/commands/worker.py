@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 
@@ -29,6 +31,19 @@ def command(
         raise click.ClickException(
             "a worker needs REDIS_URL; without it `nowcast serve` runs jobs itself"
         )
+    if settings.device == "cuda":
+        # refuse at once (before any fork) rather than fail every job; this lists providers
+        # only and creates no CUDA context; each child checks its real session again
+        from workers.engine import choose_providers
+
+        try:
+            choose_providers("cuda")
+        except RuntimeError as exc:
+            raise click.ClickException(f"refusing to start: {exc}") from None
+    # each child's onnxruntime threads: the cores shared by the children
+    os.environ.setdefault(
+        "NOWCAST_ORT_THREADS", str(max(1, len(os.sched_getaffinity(0)) // concurrency))
+    )
     from workers.celery_app import get_app
 
     argv = [
