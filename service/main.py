@@ -16,9 +16,10 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.middleware.cors import CORSMiddleware
 
-from service.api.routes import jobs, models, nowcast, utils, viewer
+from service.api.routes import feed, jobs, models, nowcast, utils, viewer
 from service.auth import Guard
 from service.errors import ApiError, api_error_handler, http_error_handler, outage_handler
+from service.feed import open_feed
 from service.guards import ContentLengthGuard
 from service.prometheus import Metrics
 from workers.seam import (
@@ -36,7 +37,8 @@ DESCRIPTION = (Path(__file__).parent / "intro.md").read_text()
 
 
 def build_state(app: FastAPI, settings: Settings) -> None:
-    """What the routes use, all from the seam: settings, models, job store and runner."""
+    """What the routes use, all from the seam: settings, models, job store and runner; and
+    the live feed when it is on (:mod:`service.feed`)."""
     state = app.state
     state.settings = settings
     state.catalog = Catalog.read(settings.model_dir, settings.default_model)
@@ -44,6 +46,7 @@ def build_state(app: FastAPI, settings: Settings) -> None:
     state.store = open_store(settings)
     state.runner = open_runner(settings, state.store)
     state.guard = Guard(settings, getattr(state.store, "redis", None), settings.api_keys)
+    state.feed = open_feed(state)  # None unless NOWCAST_FEED_URL is set
     if not state.catalog.models:
         log.warning("no ONNX models in %s: POST /nowcast will answer 404", settings.model_dir)
 
@@ -56,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         build_state(app, settings)
         yield
+        if app.state.feed:
+            app.state.feed.stop()
         app.state.runner.close()
 
     app = FastAPI(
@@ -74,8 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, http_error_handler)
     for error in outage_errors():
         app.add_exception_handler(error, outage_handler)
-    for router in (nowcast.router, jobs.router, models.router, utils.router, viewer.router):
-        app.include_router(router)
+    routers = (nowcast, feed, jobs, models, utils, viewer)
+    for router in routers:
+        app.include_router(router.router)
     viewer.mount_static(app)
     if settings.cors_origins:  # closed unless origins are named
         app.add_middleware(

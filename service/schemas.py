@@ -82,3 +82,8 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     ready: bool
     checks: dict[str, bool | str]
+    feed: dict | None = Field(
+        default=None,
+        description="With the feed on: ages (seconds) of the newest frame and nowcast, stale "
+        "or not and why (times UTC), as GET /feed.",
+    )

@@ -20,7 +20,7 @@ async def healthz(state: StateDep):  # on the event loop: answers even when the 
 @router.get(
     "/readyz",
     response_model=Readiness,
-    summary="Readiness: store, workers and a model",
+    summary="Readiness: store, workers, a model, and a fresh feed when it is on",
     responses={503: {"model": Readiness, "description": "Something the service needs is missing."}},
 )
 def readyz(state: StateDep, response: Response):
@@ -29,10 +29,13 @@ def readyz(state: StateDep, response: Response):
         "workers": state.runner.workers_alive(),
         "model": state.catalog.get() is not None,
     }
+    fresh = state.feed.freshness() if state.feed else None
+    if fresh:  # a stale feed is not ready: it says why instead of serving old nowcasts
+        checks["feed"] = f"stale: {fresh['reason']}" if fresh["stale"] else True
     ready = all(v is True for v in checks.values())
     if not ready:
         response.status_code = 503
-    return {"ready": ready, "checks": checks}
+    return {"ready": ready, "checks": checks, "feed": fresh}
 
 
 @router.get(
@@ -43,4 +46,6 @@ def readyz(state: StateDep, response: Response):
     dependencies=[Depends(authorize)],
 )
 def metrics(state: StateDep):
-    return Response(state.metrics.render(state.store), media_type="text/plain; version=0.0.4")
+    fresh = state.feed.freshness() if state.feed else None
+    body = state.metrics.render(state.store, fresh)
+    return Response(body, media_type="text/plain; version=0.0.4")
