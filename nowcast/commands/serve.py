@@ -13,9 +13,19 @@ import click
 @click.option(
     "--workers", default=1, show_default=True, help="Gateway processes (Redis mode only)."
 )
+@click.option(
+    "--feed",
+    metavar="URL",
+    default=None,
+    help="Follow this DWD open-data folder and keep the latest nowcast ready "
+    "(= NOWCAST_FEED_URL), e.g. https://opendata.dwd.de/weather/radar/radolan/ry/",
+)
 @click.option("--log-level", default="info", show_default=True)
-def command(host: str, port: int, workers: int, log_level: str) -> None:
+def command(host: str, port: int, workers: int, feed: str | None, log_level: str) -> None:
     import os
+
+    if feed:  # the gateway processes read it from the environment (service.feed)
+        os.environ["NOWCAST_FEED_URL"] = feed
 
     import uvicorn
 
@@ -46,7 +56,8 @@ def command(host: str, port: int, workers: int, log_level: str) -> None:
     )
     click.echo(
         f"ms-nowcast on http://{host}:{port}  mode: {mode}  models: {', '.join(models) or 'none'}"
-        f"  API keys: {api_keys}  docs: http://{host}:{port}/docs",
+        f"  API keys: {api_keys}  feed: {os.environ.get('NOWCAST_FEED_URL') or 'off'}"
+        f"  docs: http://{host}:{port}/docs",
         err=True,
     )
     uvicorn.run(

@@ -163,4 +163,12 @@ $("layer").addEventListener("change", () => { legend(); show(state.index); });
 $("threshold").addEventListener("change", () => { if ($("layer").value === "probability") show(state.index); });
 $("map").addEventListener("click", pointAt);
 const initial = location.hash.slice(1) || new URLSearchParams(location.search).get("job");
-if (initial) openJob(initial);
+// with the live feed on (NOWCAST_FEED_URL), the viewer opens on the newest nowcast
+async function openLatest() {
+  const feed = await api("/feed").catch(() => null);
+  if (!feed?.enabled || !feed.newest_nowcast_job) return;
+  await openJob(feed.newest_nowcast_job);
+  const note = feed.stale ? `STALE: ${feed.reason}` : "latest nowcast of the live feed";
+  setStatus(`${note}, reference time ${feed.newest_nowcast_time} (UTC)`);
+}
+if (initial) openJob(initial); else openLatest();
