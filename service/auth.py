@@ -27,6 +27,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from service.errors import ApiError
+from service.guards import KEY_RECORD
 from workers.seam import Settings, now_iso
 
 
@@ -166,6 +167,11 @@ class Guard:
 
 
 def authorize(request: Request) -> dict | None:
+    """The caller's key record: checked already by :class:`service.guards.KeyGuard` for
+    requests with a body (counted once), here for the others."""
+    state = request.scope.get("state", {})
+    if KEY_RECORD in state:
+        return state[KEY_RECORD]
     return request.app.state.guard.authorize(request)
 
 

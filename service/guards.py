@@ -1,4 +1,8 @@
-"""service.guards: what stands before the routes: the early refusal of oversized bodies.
+"""service.guards: what stands before the routes: early refusals, before a body is read.
+
+:class:`KeyGuard` checks the API key (and its rate) of every request that carries a body from
+its headers, so a client without a key is refused before its upload is read; the routes'
+``authorize`` dependency then finds the caller's record in the request state.
 
 The body limit itself is Starlette's (``RequestBodyLimitMiddleware``: it counts the streamed
 body and stops it past the limit, before it is spooled whole). This guard adds the cheap half
@@ -9,8 +13,16 @@ in the API's error shape: a request whose ``Content-Length`` already says too mu
 from __future__ import annotations
 
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.errors import ApiError, api_error_handler, outage_handler
+from workers.seam import outage_errors
+
+#: The request-state attribute that holds the caller's key record once the guard checked it.
+KEY_RECORD = "api_key"
 
 
 class ContentLengthGuard:
@@ -35,4 +47,30 @@ class ContentLengthGuard:
                 )
                 await response(scope, receive, send)
                 return
+        await self.app(scope, receive, send)
+
+
+class KeyGuard:
+    """ASGI middleware: 401/429 for a request with a body, from its headers alone.
+
+    FastAPI parses a multipart body before it runs the route's dependencies, so a key checked
+    there comes after the whole upload was read and spooled. Requests without a body (GET) are
+    left to the dependency, which also knows which routes are public.
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
+            request = Request(scope)
+            try:  # Redis calls: off the event loop
+                record = await run_in_threadpool(scope["app"].state.guard.authorize, request)
+            except (ApiError, *outage_errors()) as exc:
+                handler = api_error_handler if isinstance(exc, ApiError) else outage_handler
+                response = await handler(request, exc)
+                response.headers["Connection"] = "close"  # the unread body goes with it
+                await response(scope, receive, send)
+                return
+            scope.setdefault("state", {})[KEY_RECORD] = record
         await self.app(scope, receive, send)

@@ -20,7 +20,7 @@ from service.api.routes import feed, jobs, models, nowcast, utils, viewer
 from service.auth import Guard
 from service.errors import ApiError, api_error_handler, http_error_handler, outage_handler
 from service.feed import open_feed
-from service.guards import ContentLengthGuard
+from service.guards import ContentLengthGuard, KeyGuard
 from service.prometheus import Metrics
 from workers.seam import (
     Catalog,
@@ -74,6 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # whole (Starlette's limiter), or at once from its Content-Length (the guard, outermost);
     # 1 MiB more than the uploads' limit for multipart framing and form fields
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=body_limit)
+    # no key, no body: refused before the upload is read (inside the length check, which
+    # costs nothing)
+    app.add_middleware(KeyGuard)
     app.add_middleware(ContentLengthGuard, limit_bytes=body_limit)
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(HTTPException, http_error_handler)

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import anyio
 import httpx
 import numpy as np
 import pandas as pd
@@ -69,6 +70,35 @@ def test_api_keys_are_required_hashed_and_revocable(keyed) -> None:
 
         assert keys_cli(keyed, "revoke", "alice").returncode == 0
         assert client.get("/models", headers=bearer(key)).status_code == 401
+
+
+def test_no_key_is_refused_before_the_body_is_read(keyed) -> None:
+    """The app driven by hand: a POST without a key is answered 401 without one call to
+    ``receive`` (FastAPI's dependencies would read and spool the whole upload first)."""
+    app = create_app(keyed)
+    reads, sent = 0, []
+
+    async def receive() -> dict:
+        nonlocal reads
+        reads += 1
+        if reads > 10:
+            return {"type": "http.disconnect"}
+        return {"type": "http.request", "body": b"x" * 1024, "more_body": True}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    headers = [(b"host", b"x"), (b"content-length", b"50000000"),
+               (b"content-type", b"multipart/form-data; boundary=b")]  # fmt: skip
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": "/nowcast", "raw_path": b"/nowcast",
+             "query_string": b"", "root_path": "", "headers": headers,
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}  # fmt: skip
+    with TestClient(app):  # the lifespan builds the state (the key guard among it)
+        anyio.run(app, scope, receive, send)
+    assert sent[0]["status"] == 401, sent[0]
+    assert reads == 0
+    assert b'"code":"unauthorized"' in sent[1]["body"]
 
 
 def test_over_the_rate_and_over_the_quota_is_429(keyed) -> None:
