@@ -56,6 +56,8 @@ def pixel_centres(
     when the image of ``shape`` does not fit the corners (``grid`` names them)."""
     rows, cols = shape
     dx, dy = float(meta["xpixelsize"]), float(meta["ypixelsize"])
+    if not (dx > 0 and dy > 0):  # a header of the file may say anything (fuzzing found 0)
+        raise FormatError(f"{name}: pixel size {dx:g} x {dy:g} is not positive")
     fits_x = (meta["x2"] - meta["x1"]) / dx
     fits_y = (meta["y2"] - meta["y1"]) / dy
     if abs(fits_x - cols) > 0.01 or abs(fits_y - rows) > 0.01:

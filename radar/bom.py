@@ -18,8 +18,8 @@ import pyproj
 import xarray as xr
 
 from radar.canonical import RAIN_UNITS, one_frame
-from radar.exceptions import FormatError
-from radar.hdf5 import attr_text, is_hdf5
+from radar.exceptions import FormatError, SizeLimitError
+from radar.hdf5 import DAMAGED, attr_text, check_values, is_hdf5
 from radar.sources import Blob, base_name, expanded
 
 BOM_ATTRIBUTION = "Bureau of Meteorology"
@@ -39,7 +39,7 @@ def is_bom_rf3(data: bytes, name: str = "") -> bool:
                 ).lower()
                 if "bureau of meteorology" in text or "rainfields" in text:
                     return "precipitation" in h5
-        except OSError:
+        except DAMAGED:
             return False
     elif data[:3] == b"CDF":
         head = data[:8192].lower()
@@ -87,7 +87,10 @@ def read_bom_rf3(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = xr.open_dataset(io.BytesIO(blob.data), engine=engine, decode_times=False)
+            check_values(sum(v.size for v in ds.variables.values()), blob.name)
             ds.load()
+    except SizeLimitError:
+        raise
     except Exception as exc:  # xarray raises many types for damaged files
         raise FormatError(f"{blob.name}: unreadable netCDF ({type(exc).__name__}: {exc})") from None
     missing = [v for v in ("precipitation", "valid_time", "start_time", "x", "y") if v not in ds]

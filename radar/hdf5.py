@@ -5,7 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from radar.exceptions import SizeLimitError
+
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+#: What h5py (and xarray on it) raise for a damaged file or a hostile value in one: libhdf5's
+#: own errors arrive as OSError or RuntimeError (a bad checksum found while looking up a
+#: group), attributes of the wrong type or shape as the others (found by ``nowcast bench fuzz``).
+DAMAGED = (OSError, RuntimeError, KeyError, ValueError, IndexError, TypeError, OverflowError,
+           ZeroDivisionError)  # fmt: skip
+
+#: The most values one file may decode to (a float32 sequence of 256 MiB, some 48 DE1200
+#: frames): a chunked dataset that was never written costs nothing on disk whatever its shape.
+MAX_VALUES = 2**26
 
 
 def is_hdf5(data: bytes) -> bool:
@@ -19,6 +31,12 @@ def attr_text(value) -> str:
     if isinstance(value, bytes | np.bytes_):
         return value.decode("ascii", "replace")
     return str(value)
+
+
+def check_values(count: int, name: str, limit: int = MAX_VALUES) -> None:
+    """Refuse, before reading it, data that would decode to more than ``limit`` values."""
+    if count > limit:
+        raise SizeLimitError(f"{name}: {count} values in its data, more than the limit {limit}")
 
 
 def attr_number(value) -> float:

@@ -18,7 +18,7 @@ import xarray as xr
 
 from radar.canonical import RAIN_UNITS, one_frame
 from radar.exceptions import FormatError
-from radar.hdf5 import attr_number, attr_text, is_hdf5
+from radar.hdf5 import DAMAGED, attr_number, attr_text, check_values, is_hdf5
 from radar.sources import Blob, expanded
 
 KNMI_ATTRIBUTION = "Source: KNMI"
@@ -84,7 +84,7 @@ def is_knmi_hdf5(data: bytes) -> bool:
     try:
         with h5py.File(io.BytesIO(data), "r") as h5:
             return all(group in h5 for group in _KNMI_GROUPS)
-    except OSError:
+    except DAMAGED:
         return False
 
 
@@ -111,7 +111,7 @@ def read_knmi_hdf5(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
                     f"{blob.name}: not a KNMI composite (no {', '.join(missing)} group)"
                 )
             image = h5["image1"]
-            raw = image["image_data"][()]
+            pixels = image["image_data"]
             parameter = attr_text(image.attrs.get("image_geo_parameter", b""))
             calib = image["calibration"].attrs
             formula = attr_text(calib.get("calibration_formulas", b""))
@@ -121,6 +121,13 @@ def read_knmi_hdf5(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
             proj4 = attr_text(h5["geographic/map_projection"].attrs["projection_proj4_params"])
             columns = int(attr_number(geo["geo_number_columns"]))
             rows = int(attr_number(geo["geo_number_rows"]))
+            if pixels.shape != (rows, columns):  # before reading what may be huge
+                shape = "x".join(map(str, pixels.shape)) or "a scalar"
+                raise FormatError(
+                    f"{blob.name}: image is {shape}, geographic says {rows}x{columns}"
+                )
+            check_values(pixels.size, blob.name)
+            raw = pixels[()]
             col_offset = attr_number(geo["geo_column_offset"])
             row_offset = attr_number(geo["geo_row_offset"])
             size_x = attr_number(geo["geo_pixel_size_x"])
@@ -134,13 +141,9 @@ def read_knmi_hdf5(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
             )
     except FormatError:
         raise
-    except (OSError, KeyError, ValueError, IndexError, TypeError) as exc:
+    except DAMAGED as exc:
         raise FormatError(f"{blob.name}: unreadable or incomplete KNMI HDF5 ({exc})") from None
 
-    if raw.shape != (rows, columns):
-        raise FormatError(
-            f"{blob.name}: image is {raw.shape[0]}x{raw.shape[1]}, geographic says {rows}x{columns}"
-        )
     match = _CALIBRATION.search(formula)
     if not match:
         raise FormatError(f"{blob.name}: unknown KNMI calibration formula {formula!r}")

@@ -25,8 +25,9 @@ import pyproj
 import xarray as xr
 
 from radar.canonical import DBZ_ATTRS, check_sequence, make_sequence
-from radar.exceptions import FormatError
+from radar.exceptions import FormatError, SizeLimitError
 from radar.grids import latlon
+from radar.hdf5 import check_values
 from radar.sources import Blob
 from radar.transforms import ZR_A, ZR_B, dbz_to_rain
 
@@ -98,7 +99,10 @@ def read_netcdf(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = xr.open_dataset(io.BytesIO(blob.data), engine=engine)
+            check_values(sum(v.size for v in ds.variables.values()), blob.name)
             ds.load()
+    except SizeLimitError:
+        raise
     except Exception as exc:  # xarray raises many types for damaged files
         raise FormatError(f"{blob.name}: unreadable NetCDF ({type(exc).__name__}: {exc})") from None
 

@@ -23,7 +23,7 @@ import xarray as xr
 
 from radar.canonical import DWD_ATTRIBUTION, RAIN_UNITS, one_frame
 from radar.exceptions import FormatError
-from radar.hdf5 import is_hdf5
+from radar.hdf5 import DAMAGED, is_hdf5
 from radar.sources import Blob
 
 
@@ -39,7 +39,7 @@ def is_odim(data: bytes) -> bool:
             if isinstance(conventions, bytes):
                 conventions = conventions.decode("ascii", "replace")
             return str(conventions).startswith("ODIM") or "what" in h5 and "dataset1" in h5
-    except OSError:
+    except DAMAGED:
         return False
 
 

@@ -90,7 +90,7 @@ def read_radolan(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
             warnings.simplefilter("ignore")
             raw = xr.open_dataset(io.BytesIO(blob.data), engine="radolan")
             raw.load()
-    except ValueError as exc:
+    except (ValueError, ZeroDivisionError) as exc:  # a header field of 0 (fuzzing found it)
         raise FormatError(
             f"{blob.name}: cannot decode RADOLAN product {product!r} ({exc})"
         ) from None

@@ -52,7 +52,12 @@ def read_radolan_ascii(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
         parts = text.readline().split()
         if len(parts) != 2 or parts[0].lower() != key:
             raise FormatError(f"{blob.name}: bad ASCII grid header line for {key!r}")
-        header[key] = float(parts[1])
+        try:
+            header[key] = float(parts[1])
+        except ValueError:  # a damaged header (fuzzing found one)
+            raise FormatError(f"{blob.name}: {key} {parts[1]!r} is not a number") from None
+    if not all(np.isfinite(list(header.values()))) or min(header["nrows"], header["ncols"]) < 1:
+        raise FormatError(f"{blob.name}: bad ASCII grid header {header}")
     rows, cols = int(header["nrows"]), int(header["ncols"])
     try:
         values = np.loadtxt(text, dtype=np.float32, ndmin=2)
@@ -67,7 +72,10 @@ def read_radolan_ascii(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
     size = header["cellsize"]
     x = header["xllcorner"] + (np.arange(cols) + 0.5) * size
     y = header["yllcorner"] + (np.arange(rows)[::-1] + 0.5) * size  # first row is the north
-    when = pd.Timestamp(f"{match['date']}T{match['hhmm']}")
+    try:
+        when = pd.Timestamp(f"{match['date']}T{match['hhmm']}")
+    except ValueError:
+        raise FormatError(f"{blob.name}: no valid time in the file name") from None
     return one_frame(
         rain.astype(np.float32),
         RAIN_UNITS,

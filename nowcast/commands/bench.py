@@ -428,3 +428,68 @@ def bench_models(
             v = row.get(c, "")
             cells.append(f"{v:.3f}" if isinstance(v, float) else str(v))
         click.echo("| " + " | ".join(cells) + " |")
+
+
+@command.command("fuzz", help="Hostile inputs for every reader (mutated sample files).")
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_SHARED,
+    show_default=True,
+    help="The shared data folder (one sample per format, radar.fuzzing.SEEDS).",
+)
+@click.option("--inputs", default=10_000, show_default=True, help="Inputs per format.")
+@click.option("--seed", default=0, show_default=True, help="Run seed (any input can be redone).")
+@click.option("--formats", default=None, help="Comma-separated formats (default: all).")
+@click.option(
+    "--save",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the inputs that escaped, hung, crashed or were slow here.",
+)
+@click.option("--json", "as_json", is_flag=True)
+def bench_fuzz(
+    data: Path, inputs: int, seed: int, formats: str | None, save: Path | None, as_json: bool
+) -> None:
+    import os
+
+    from radar.fuzzing import SEEDS, SLOW_S, fuzz_isolated
+
+    names = formats.split(",") if formats else list(SEEDS)
+    unknown = [n for n in names if n not in SEEDS]
+    if unknown:
+        raise click.ClickException(f"no sample for {unknown[0]}; formats: {', '.join(SEEDS)}")
+    rows = []
+    for fmt in names:
+        start = time.perf_counter()
+        report = fuzz_isolated(fmt, data, inputs, seed, save)
+        row = {
+            "format": fmt,
+            "inputs": report.inputs,
+            "accepted": report.accepted,
+            "refused": dict(report.refused),
+            "escaped": dict(report.escaped),
+            "hangs": report.hangs,
+            f"over_{SLOW_S:g}s": report.slow,
+            "slowest_s": round(report.slowest_s, 3),
+            "slowest_mutation": report.slowest_mutation,
+            "examples": report.examples,
+            "run_s": round(time.perf_counter() - start, 1),
+        }
+        rows.append(row)
+        if not as_json:
+            refused = ", ".join(f"{k} {v}" for k, v in sorted(row["refused"].items())) or "-"
+            escaped = ", ".join(f"{k} {v}" for k, v in sorted(row["escaped"].items())) or "none"
+            click.echo(
+                f"{fmt:<14} {row['inputs']:>6} inputs: {row['accepted']} read, refused "
+                f"({refused}); escaped: {escaped}; hangs {row['hangs']}; over {SLOW_S:g} s "
+                f"{report.slow}; slowest {row['slowest_s']:.3f} s ({row['slowest_mutation']}); "
+                f"{row['run_s']:.0f} s"
+            )
+            for kind, example in report.examples.items():
+                click.echo(f"    {kind}: {example}")
+    load = os.getloadavg()
+    if as_json:
+        click.echo(json.dumps({"formats": rows, "load_average": load}, indent=2))
+    else:
+        click.echo(f"load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")

@@ -1,0 +1,145 @@
+"""Hostile input: a short, seeded fuzz of every reader (the long run is ``nowcast bench fuzz``),
+and one regression test per reader bug that fuzzing found."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from radar.exceptions import FormatError, SizeLimitError
+from radar.fuzzing import SEEDS, SLOW_S, run_input, seed_bytes
+from radar.fuzzing import mutate as hostile
+from radar.netcdf import write_netcdf
+from radar.sequence import read_sequence
+from radar.sources import Blob
+from radar.synthetic import synthetic_sequence
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def seeds(data_dir: Path) -> dict[str, tuple[str, bytes]]:
+    return {fmt: seed_bytes(fmt, data_dir) for fmt in SEEDS}
+
+
+@pytest.mark.parametrize("fmt", list(SEEDS))
+def test_mutated_samples_raise_only_documented_errors(fmt: str, seeds) -> None:
+    """Mutations of the real sample (hypothesis drives the mutator's random choices, so a
+    finding shrinks to a small edit): read fine or refused with a RadarError, in under a
+    second; the first run of a format (imports, caches) is not timed."""
+    name, data = seeds[fmt]
+    run_input(name, data)
+
+    @settings(max_examples=40, derandomize=True, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(st.randoms(use_true_random=False))
+    def check(rnd) -> None:
+        mutation, data_ = hostile(data, rnd)
+        outcome = run_input(name, data_)
+        assert outcome.error is None, f"{mutation}: {type(outcome.error).__name__}: {outcome.error}"
+        # generous: a loaded 2-core machine runs these several times slower than a quiet one
+        assert outcome.seconds < 5 * SLOW_S, f"{mutation}: {outcome.seconds:.2f} s"
+
+    check()
+
+
+def read(data: bytes, name: str = "frame") -> None:
+    read_sequence([Blob(name, data)])
+
+
+# --- regressions: one per bug found by `nowcast bench fuzz` ---------------------------------
+
+
+def test_radolan_with_an_interval_of_zero(seeds) -> None:
+    """wradlib divided by the header's INT (ZeroDivisionError)."""
+    name, data = seeds["radolan"]
+    assert b"INT  60" in data[:200]
+    with pytest.raises(FormatError, match="cannot decode"):
+        read(data.replace(b"INT  60", b"INT   0", 1), name)
+
+
+def test_fmi_pgm_with_a_pixel_size_of_zero(seeds) -> None:
+    """pixel_centres divided by metersperpixel (ZeroDivisionError)."""
+    name, data = seeds["fmi-pgm"]
+    head, sep, rest = data.partition(b"# metersperpixel_x ")
+    value, newline, tail = rest.partition(b"\n")
+    with pytest.raises(FormatError, match="pixel size"):
+        read(head + sep + b"0" + newline + tail, name)
+
+
+def test_hdf5_with_a_bad_metadata_checksum(seeds) -> None:
+    """libhdf5 reports a damaged object header as RuntimeError from the first group lookup
+    (the KNMI detector's), not as OSError."""
+    name, data = seeds["odim"]
+    damaged = None
+    # flip bits inside the root group's object header until libhdf5 complains about checksums
+    for position in range(48, 2048):
+        trial = bytearray(data)
+        trial[position] ^= 0x10
+        try:
+            with h5py.File(io.BytesIO(bytes(trial)), "r") as h5:
+                "what" in h5  # noqa: B015 - the lookup is the test
+        except RuntimeError:
+            damaged = trial
+            break
+        except Exception:  # noqa: BLE001 - another complaint: try the next bit
+            continue
+    assert damaged is not None, "no bit of the first 2 KiB makes libhdf5 raise RuntimeError"
+    with pytest.raises(FormatError):
+        read(bytes(damaged), name)
+
+
+def knmi_with(seeds, edit) -> bytes:
+    buf = io.BytesIO(seeds["knmi-hdf5"][1])
+    with h5py.File(buf, "r+") as h5:
+        edit(h5)
+    return buf.getvalue()
+
+
+def _replace_image(h5, **kwargs) -> None:
+    del h5["image1"]["image_data"]
+    h5["image1"].create_dataset("image_data", **kwargs)
+
+
+def test_knmi_image_of_another_shape_is_refused_before_it_is_read(seeds) -> None:
+    """A chunked 10^10-pixel image that was never written is a tiny file: it was read whole
+    (MemoryError, or minutes of filling) before its shape was compared with the header's."""
+    data = knmi_with(seeds, lambda h5: _replace_image(h5, shape=(100_000, 100_000),
+                                                      dtype="u1", chunks=(1, 1024)))  # fmt: skip
+    assert len(data) < 1_000_000
+    with pytest.raises(FormatError, match="image is 100000x100000"):
+        read(data, "huge.hf5")
+
+
+def test_knmi_image_that_is_not_a_grid(seeds) -> None:
+    """A one-dimensional image_data made the shape message itself fail (IndexError)."""
+    data = knmi_with(seeds, lambda h5: _replace_image(h5, data=np.array([b"text"])))
+    with pytest.raises(FormatError, match="image is 1,"):
+        read(data, "text.hf5")
+
+
+def test_netcdf_with_a_huge_unwritten_variable(tmp_path: Path) -> None:
+    """A NetCDF whose rain is a huge chunked variable that was never written: refused from its
+    size before xarray loads it."""
+    ds = synthetic_sequence(frames=2, height=32, width=32)
+    buf = io.BytesIO(write_netcdf(ds, None))
+    with h5py.File(buf, "r+") as h5:
+        h5.create_dataset("bomb", shape=(50_000, 50_000), dtype="f4", chunks=(1, 1024))
+    with pytest.raises(SizeLimitError, match="values"):
+        read(buf.getvalue(), "bomb.nc")
+
+
+@pytest.mark.parametrize("value", [b"!-523462", b"nan", b"inf", b"0"])
+def test_radolan_ascii_header_that_is_not_a_number(seeds, value: bytes) -> None:
+    """The header's numbers were parsed with a bare float() (ValueError, OverflowError)."""
+    name, data = seeds["radolan-ascii"]
+    head, sep, rest = data.partition(b"nrows")
+    number, newline, tail = rest.lstrip().partition(b"\n")
+    with pytest.raises(FormatError, match="nrows|header"):
+        read(head + sep + b" " + value + newline + tail, name)
