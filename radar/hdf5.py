@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from radar.exceptions import SizeLimitError
+from radar.exceptions import FormatError, SizeLimitError
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -40,4 +40,8 @@ def check_values(count: int, name: str, limit: int = MAX_VALUES) -> None:
 
 
 def attr_number(value) -> float:
-    return float(np.asarray(value).ravel()[0])
+    """An attribute as a number; a :class:`FormatError` when it is none (text, empty)."""
+    try:
+        return float(np.asarray(value).ravel()[0])
+    except (ValueError, TypeError, IndexError):
+        raise FormatError(f"attribute value {value!r} is not a number") from None

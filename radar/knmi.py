@@ -157,10 +157,10 @@ def read_knmi_hdf5(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
 
     outside = np.zeros(raw.shape, dtype=bool)
     if out_value is not None:
-        outside |= raw == int(attr_number(out_value))
+        outside |= raw == attr_number(out_value)  # int() failed on inf
     no_echo = np.zeros(raw.shape, dtype=bool)
     if miss_value is not None:
-        no_echo = raw == int(attr_number(miss_value))
+        no_echo = raw == attr_number(miss_value)
     values = (raw.astype(np.float64) * gain + offset).astype(np.float32)
 
     attrs = {

@@ -12,13 +12,20 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.middleware.cors import CORSMiddleware
 
 from service.api.routes import feed, jobs, models, nowcast, utils, viewer
 from service.auth import Guard
-from service.errors import ApiError, api_error_handler, http_error_handler, outage_handler
+from service.errors import (
+    ApiError,
+    api_error_handler,
+    http_error_handler,
+    outage_handler,
+    validation_error_handler,
+)
 from service.feed import open_feed
 from service.guards import ContentLengthGuard, KeyGuard
 from service.prometheus import Metrics
@@ -80,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ContentLengthGuard, limit_bytes=body_limit)
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(HTTPException, http_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     for error in outage_errors():
         app.add_exception_handler(error, outage_handler)
     routers = (nowcast, feed, jobs, models, utils, viewer)

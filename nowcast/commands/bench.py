@@ -482,7 +482,7 @@ def bench_fuzz(
             escaped = ", ".join(f"{k} {v}" for k, v in sorted(row["escaped"].items())) or "none"
             click.echo(
                 f"{fmt:<14} {row['inputs']:>6} inputs: {row['accepted']} read, refused "
-                f"({refused}); escaped: {escaped}; hangs {row['hangs']}; over {SLOW_S:g} s "
+                f"({refused}); escaped: {escaped}; hangs {row['hangs']}; over {SLOW_S:g} s CPU "
                 f"{report.slow}; slowest {row['slowest_s']:.3f} s ({row['slowest_mutation']}); "
                 f"{row['run_s']:.0f} s"
             )

@@ -143,3 +143,19 @@ def test_radolan_ascii_header_that_is_not_a_number(seeds, value: bytes) -> None:
     number, newline, tail = rest.lstrip().partition(b"\n")
     with pytest.raises(FormatError, match="nrows|header"):
         read(head + sep + b" " + value + newline + tail, name)
+
+
+@pytest.mark.parametrize("value", [b"\xff\xfe", b"", float("inf")])
+def test_knmi_calibration_value_that_is_not_a_number(seeds, value) -> None:
+    """calibration_out_of_image was converted with int(float(...)) outside the reader's
+    error handling (ValueError on text, OverflowError on inf)."""
+
+    def edit(h5) -> None:
+        h5["image1/calibration"].attrs["calibration_out_of_image"] = value
+
+    data = knmi_with(seeds, edit)
+    if isinstance(value, float):
+        read(data, "inf.hf5")  # no pixel equals inf: nothing is outside, and that is fine
+    else:
+        with pytest.raises(FormatError, match="not a number"):
+            read(data, "text.hf5")
