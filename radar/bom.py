@@ -19,8 +19,8 @@ import xarray as xr
 
 from radar.canonical import RAIN_UNITS, one_frame
 from radar.exceptions import FormatError, SizeLimitError
-from radar.hdf5 import DAMAGED, attr_text, check_values, is_hdf5
-from radar.sources import Blob, base_name, expanded
+from radar.hdf5 import DAMAGED, attr_text, is_hdf5
+from radar.sources import Blob, base_name, check_values, expanded
 
 BOM_ATTRIBUTION = "Bureau of Meteorology"
 _BOM_NAME = re.compile(r"\.(?P<product>prcp-[a-z0-9]+)\.nc$", re.IGNORECASE)

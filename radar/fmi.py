@@ -18,7 +18,7 @@ import xarray as xr
 from radar._pysteps import pixel_centres, run_importer
 from radar.canonical import one_frame
 from radar.exceptions import FormatError
-from radar.sources import Blob, base_name, expanded
+from radar.sources import MAX_FRAME_VALUES, Blob, base_name, check_values, expanded
 
 FMI_ATTRIBUTION = "FMI"
 _FMI_NAME = re.compile(r"(?P<when>\d{12})_fmi\.radar\.composite", re.IGNORECASE)
@@ -53,6 +53,10 @@ def read_fmi_pgm(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
     if blob.data[:2] != b"P5":
         raise FormatError(f"{blob.name}: not a binary PGM file (FMI composites are P5 PGM)")
     head = _pgm_header(blob.data)
+    size = re.findall(rb"\d+", re.sub(rb"#[^\n]*", b"", head[2:]))[:2]  # width, height
+    if len(size) < 2:
+        raise FormatError(f"{blob.name}: PGM header without a size")
+    check_values(int(size[0]) * int(size[1]), blob.name, MAX_FRAME_VALUES)
     obstime = _FMI_OBSTIME.search(head)
     named = _FMI_NAME.search(base_name(blob.name, ""))
     when = obstime[1].decode() if obstime else named["when"] if named else None

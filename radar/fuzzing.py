@@ -345,6 +345,11 @@ def _child(fmt: str, data_dir: Path, inputs: int, seed: int, start: int, conn) -
         out = run_input(name, hostile)
         error = None if out.error is None else (type(out.error).__name__, str(out.error)[:300])
         conn.send((index, mutation, out.seconds, error, out.refused))
+        if isinstance(out.error, MemoryError):
+            # a MemoryError may strike inside a lazy import and leave a module half made
+            # (later inputs then fail with NameErrors): go on in a fresh child
+            conn.send("restart")
+            return
     conn.send(None)
 
 
@@ -389,6 +394,9 @@ def fuzz_isolated(
             if message is None:
                 proc.join()
                 return report
+            if message == "restart":
+                proc.join()
+                break
             index, mutation, seconds, error, refused = message
             outcome = Outcome(mutation, seconds, None, refused)
             if error is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from radar.exceptions import FormatError, SizeLimitError
+from radar.exceptions import FormatError
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -14,10 +14,6 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 #: group), attributes of the wrong type or shape as the others (found by ``nowcast bench fuzz``).
 DAMAGED = (OSError, RuntimeError, KeyError, ValueError, IndexError, TypeError, OverflowError,
            ZeroDivisionError)  # fmt: skip
-
-#: The most values one file may decode to (a float32 sequence of 256 MiB, some 48 DE1200
-#: frames): a chunked dataset that was never written costs nothing on disk whatever its shape.
-MAX_VALUES = 2**26
 
 
 def is_hdf5(data: bytes) -> bool:
@@ -31,12 +27,6 @@ def attr_text(value) -> str:
     if isinstance(value, bytes | np.bytes_):
         return value.decode("ascii", "replace")
     return str(value)
-
-
-def check_values(count: int, name: str, limit: int = MAX_VALUES) -> None:
-    """Refuse, before reading it, data that would decode to more than ``limit`` values."""
-    if count > limit:
-        raise SizeLimitError(f"{name}: {count} values in its data, more than the limit {limit}")
 
 
 def attr_number(value) -> float:

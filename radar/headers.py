@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from radar.exceptions import FormatError
+from radar.exceptions import FormatError, SizeLimitError
 from radar.hdf5 import attr_text
 from radar.interface import detect_format
-from radar.sources import Blob
+from radar.sources import MAX_ARCHIVE_MEMBERS, Blob
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,17 @@ def _netcdf(blob: Blob) -> FrameInfo:
 
     engine = "scipy" if blob.data[:3] == b"CDF" else "h5netcdf"
     try:
-        with xr.open_dataset(io.BytesIO(blob.data), engine=engine) as ds:
+        with xr.open_dataset(io.BytesIO(blob.data), engine=engine, decode_times=False) as ds:
             name = "time" if "time" in ds.coords else "t"
-            times = tuple(pd.Timestamp(t) for t in np.atleast_1d(ds[name].values))
+            # before the times are decoded: a million of them took seconds (fuzzing)
+            if ds[name].size > MAX_ARCHIVE_MEMBERS:
+                raise SizeLimitError(f"{blob.name}: more than {MAX_ARCHIVE_MEMBERS} frames")
+            decoded = xr.decode_cf(ds[[name]])[name].values
+            times = tuple(pd.Timestamp(t) for t in np.atleast_1d(decoded))
             shape = (int(ds.sizes["y"]), int(ds.sizes["x"]))
             product = str(ds.attrs.get("source_product", "netcdf"))
+    except SizeLimitError:
+        raise
     except Exception as exc:  # xarray raises many types for damaged files
         raise FormatError(f"{blob.name}: unreadable NetCDF ({type(exc).__name__}: {exc})") from None
     return FrameInfo(blob.name, "netcdf", product, times, shape)

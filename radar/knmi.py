@@ -18,8 +18,8 @@ import xarray as xr
 
 from radar.canonical import RAIN_UNITS, one_frame
 from radar.exceptions import FormatError
-from radar.hdf5 import DAMAGED, attr_number, attr_text, check_values, is_hdf5
-from radar.sources import Blob, expanded
+from radar.hdf5 import DAMAGED, attr_number, attr_text, is_hdf5
+from radar.sources import Blob, check_values, expanded
 
 KNMI_ATTRIBUTION = "Source: KNMI"
 _KNMI_GROUPS = ("overview", "image1", "geographic")

@@ -19,7 +19,7 @@ import xarray as xr
 from radar._pysteps import pixel_centres, run_importer
 from radar.canonical import RAIN_UNITS, one_frame
 from radar.exceptions import FormatError
-from radar.sources import Blob, base_name, expanded
+from radar.sources import MAX_FRAME_VALUES, Blob, base_name, check_values, expanded
 
 MCH_ATTRIBUTION = "MeteoSwiss"
 _MCH_NAME = re.compile(
@@ -53,6 +53,11 @@ def read_mch_gif(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
     blob = expanded(blob)
     if blob.data[:6] not in (b"GIF87a", b"GIF89a"):
         raise FormatError(f"{blob.name}: not a GIF file (MeteoSwiss composites are GIF)")
+    # the screen size from the header, before PIL and pysteps decode it into float arrays
+    # (a GIF of 12000 x 12000 is below PIL's bomb limit and costs GBs)
+    width = int.from_bytes(blob.data[6:8], "little")
+    height = int.from_bytes(blob.data[8:10], "little")
+    check_values(width * height, blob.name, MAX_FRAME_VALUES)
     head = blob.data[:4096]
     prdt, accu = _MCH_PRDT.search(head), _MCH_ACCU.search(head)
     named = _MCH_NAME.search(base_name(blob.name, ""))

@@ -27,8 +27,7 @@ import xarray as xr
 from radar.canonical import DBZ_ATTRS, check_sequence, make_sequence
 from radar.exceptions import FormatError, SizeLimitError
 from radar.grids import latlon
-from radar.hdf5 import check_values
-from radar.sources import Blob
+from radar.sources import Blob, check_values
 from radar.transforms import ZR_A, ZR_B, dbz_to_rain
 
 #: Quantisation step of the written rain rate in mm/h.
@@ -71,6 +70,15 @@ def _pick_variable(ds: xr.Dataset, name: str) -> str:
 
 
 def _crs_of(ds: xr.Dataset, var: xr.DataArray, name: str) -> pyproj.CRS:
+    try:
+        return _grid_mapping(ds, var, name)
+    except (pyproj.exceptions.CRSError, TypeError, ValueError) as exc:  # numbers, surrogates
+        if isinstance(exc, FormatError):
+            raise
+        raise FormatError(f"{name}: unusable grid mapping ({type(exc).__name__}: {exc})") from None
+
+
+def _grid_mapping(ds: xr.Dataset, var: xr.DataArray, name: str) -> pyproj.CRS:
     gm = var.attrs.get("grid_mapping") or var.encoding.get("grid_mapping")
     attrs = dict(ds[gm].attrs) if gm and gm in ds.variables else {}
     for key in ("crs_wkt", "spatial_ref"):

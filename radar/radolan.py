@@ -94,8 +94,8 @@ def read_radolan(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
         raise FormatError(
             f"{blob.name}: cannot decode RADOLAN product {product!r} ({exc})"
         ) from None
-    except (OSError, EOFError, IndexError) as exc:
-        raise FormatError(f"{blob.name}: damaged RADOLAN file ({exc})") from None
+    except (OSError, EOFError, IndexError, KeyError) as exc:  # KeyError: no BY (fuzzing)
+        raise FormatError(f"{blob.name}: damaged RADOLAN file ({exc!r})") from None
 
     var = raw[product]
     unit = var.attrs.get("unit")

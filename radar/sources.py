@@ -25,7 +25,13 @@ from radar.exceptions import FormatError, SizeLimitError
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 #: A whole archive (25 RADVOR members of 2.6 MB each is 66 MB).
 MAX_ARCHIVE_BYTES = 512 * 1024 * 1024
-MAX_ARCHIVE_MEMBERS = 400
+MAX_ARCHIVE_MEMBERS = 400  # also the most frames of one NetCDF sequence
+#: The most values one file may decode to (a float32 sequence of 256 MiB, some 48 DE1200
+#: frames): a chunked HDF5 dataset that was never written costs nothing on disk whatever its
+#: shape, and a GIF or PGM header may promise any size.
+MAX_VALUES = 2**26
+#: The most pixels of one frame (4096 x 4096; the largest grid read, EX, is 1500 x 1400).
+MAX_FRAME_VALUES = 2**24
 _CHUNK = 1 << 20
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -69,6 +75,12 @@ def decompress(data: bytes, name: str, max_bytes: int = MAX_FRAME_BYTES) -> byte
             raise
         raise FormatError(f"{name}: damaged or truncated compressed data ({exc})") from None
     return bytes(out)
+
+
+def check_values(count: int, name: str, limit: int = MAX_VALUES) -> None:
+    """Refuse, before reading it, data that would decode to more than ``limit`` values."""
+    if count > limit:
+        raise SizeLimitError(f"{name}: {count} values in its data, more than the limit {limit}")
 
 
 def is_tar(data: bytes) -> bool:

@@ -159,3 +159,66 @@ def test_knmi_calibration_value_that_is_not_a_number(seeds, value) -> None:
     else:
         with pytest.raises(FormatError, match="not a number"):
             read(data, "text.hf5")
+
+
+def test_radolan_header_without_a_data_size(seeds) -> None:
+    """wradlib looks up the header's BY (data size) when it reads the data (KeyError)."""
+    name, data = seeds["radolan"]
+    assert b"BY1620153" in data[:100]
+    with pytest.raises(FormatError, match="damaged RADOLAN"):
+        read(data.replace(b"BY1620153", b"", 1), name)
+
+
+def test_gif_whose_header_promises_a_huge_screen(seeds) -> None:
+    """PIL refuses only above 179 M pixels; below that pysteps made float64 copies of the
+    whole screen (GBs for 12000 x 12000): the size is checked from the header first."""
+    name, data = seeds["mch-gif"]
+    size = (12000).to_bytes(2, "little")
+    with pytest.raises(SizeLimitError, match="values"):
+        read(data[:6] + size + size + data[10:], name)
+
+
+def test_pgm_whose_header_promises_a_huge_image(seeds) -> None:
+    name, data = seeds["fmi-pgm"]
+    assert b"\n760 1226\n" in data[:4096]
+    with pytest.raises(SizeLimitError, match="values"):
+        read(data.replace(b"\n760 1226\n", b"\n99999 99999\n", 1), name)
+
+
+def netcdf_with(edit) -> bytes:
+    buf = io.BytesIO(write_netcdf(synthetic_sequence(frames=2, height=32, width=32), None))
+    with h5py.File(buf, "r+") as h5:
+        edit(h5)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("value", [7, b"\xff\xfe"])
+def test_netcdf_grid_mapping_that_is_not_text(value) -> None:
+    """pyproj raised TypeError on a number and UnicodeEncodeError on surrogates in crs_wkt."""
+
+    def edit(h5) -> None:
+        for obj in h5.values():
+            if "crs_wkt" in obj.attrs:
+                obj.attrs["crs_wkt"] = value
+
+    with pytest.raises(FormatError, match="grid mapping"):
+        read(netcdf_with(edit), "crs.nc")
+
+
+def test_netcdf_with_a_million_times_is_refused_before_they_are_decoded() -> None:
+    """The gateway's header read decoded every time value first (seconds for a million)."""
+    import pandas as pd
+    import xarray as xr
+
+    from radar.headers import describe
+
+    times = pd.date_range("2024-07-01", periods=1_000_000, freq="s")
+    ds = xr.Dataset(
+        {"rainfall_rate": (("time", "y", "x"), np.zeros((len(times), 1, 1), "f4"),
+                           {"units": "mm/h"})},
+        coords={"time": times, "y": [0.0], "x": [0.0]},
+        attrs={"Conventions": "CF-1.8"},
+    )  # fmt: skip
+    data = ds.to_netcdf(engine="h5netcdf")
+    with pytest.raises(SizeLimitError, match="frames"):
+        describe(Blob("times.nc", bytes(data)))
