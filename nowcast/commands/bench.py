@@ -493,3 +493,86 @@ def bench_fuzz(
         click.echo(json.dumps({"formats": rows, "load_average": load}, indent=2))
     else:
         click.echo(f"load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+
+
+@command.command("load", help="Bounded load test on loopback: cache hits, then a burst.")
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_SHARED,
+    show_default=True,
+    help="The shared data folder (the DE1200 RADVOR frames are sent).",
+)
+@click.option(
+    "--model-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Models to serve (default: NOWCAST_MODEL_DIR or the shipped models).",
+)
+@click.option(
+    "--redis-url", default="redis://127.0.0.1:6379/0", show_default=True, help="The real Redis."
+)
+@click.option("--duration", default=60.0, show_default=True, help="Seconds of cache hits.")
+@click.option("--concurrency", default=4, show_default=True, help="Cache-hit clients.")
+@click.option("--burst", "n_burst", default=24, show_default=True, help="Fresh jobs at once.")
+@click.option("--drain", "drain_s", default=900.0, show_default=True,
+              help="Most seconds to wait for the burst's jobs to end.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True)
+def bench_load(
+    data: Path,
+    model_dir: Path | None,
+    redis_url: str,
+    duration: float,
+    concurrency: int,
+    n_burst: int,
+    drain_s: float,
+    as_json: bool,
+) -> None:
+    import tempfile
+
+    from nowcast.loadtest import run
+    from workers.seam import get_settings
+
+    figures = run(
+        _rv_frames(data),
+        model_dir or get_settings().model_dir,
+        redis_url,
+        duration,
+        concurrency,
+        n_burst,
+        drain_s,
+        Path(tempfile.gettempdir()) / "nowcast-load",
+    )
+    if as_json:
+        click.echo(json.dumps(figures, indent=2))
+        return
+    h, b = figures["cache_hits"], figures["burst"]
+    click.echo(
+        f"model {figures['model']} (t_in {figures['t_in']}, {figures['steps']} steps), "
+        f"{figures['upload_mb']:.1f} MB per request, real Redis + one nowcast worker"
+    )
+    click.echo(
+        f"cache hits, {concurrency} clients for {duration:g} s: {h['rate_per_s']:.1f} req/s, "
+        f"p50 {h['p50_ms']:.1f} ms, p99 {h['p99_ms']:.1f} ms, max {h['max_ms']:.1f} ms, "
+        f"errors {h['errors']} (n={h['requests']})"
+    )
+    s = b["submit"]
+    click.echo(
+        f"burst of {b['jobs']} fresh jobs: accepted in p50 {s['p50_ms']:.0f} ms, p99 "
+        f"{s['p99_ms']:.0f} ms, errors {s['errors']}; queue depth after submitting "
+        f"{b['queue_depth_after_submit']}; {b['succeeded']} succeeded, {b['failed']} failed, "
+        f"{b['unfinished']} unfinished after {b['drain_s']:.0f} s"
+    )
+    samples = figures["samples"]
+    depth = [(x["t"], x["queue"]) for x in samples]
+    step = max(1, len(depth) // 20)
+    click.echo("queue depth over time (s: depth): " + ", ".join(f"{t:g}: {q}" for t, q in
+                                                                 depth[::step]))  # fmt: skip
+    labels = sorted({k for x in samples for k in x if k not in ("t", "queue")})
+    for label in labels:
+        values = [x[label] for x in samples if x.get(label) is not None]
+        if values:
+            click.echo(f"RSS {label}: median {statistics.median(values):.0f} MB, "
+                       f"max {max(values):.0f} MB")  # fmt: skip
+    load = figures["load_average"]
+    click.echo(f"load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
