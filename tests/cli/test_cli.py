@@ -99,20 +99,14 @@ def test_bench_service_smoke(dwd_dir: Path, tmp_path: Path, capsys) -> None:
     assert set(rows["phases_s"]) == {"decode", "prepare", "inference", "regrid", "encode"}
 
 
+def _bench_models(*options: str) -> int:
+    """``nowcast bench models`` on the ConvLSTM pair with ``options``."""
+    return main(["bench", "models", "--variants", "convlstm,ms-convlstm", *options])
+
+
 def test_bench_models_prints_the_cost_table(capsys):
     pytest.importorskip("torch")
-    code = main(
-        [
-            "bench",
-            "models",
-            "--variants",
-            "convlstm,ms-convlstm",
-            "--no-memory",
-            "--no-ort",
-            "--size",
-            "64",
-        ]
-    )
+    code = _bench_models("--no-memory", "--no-ort", "--size", "64")
     assert code == 0
     rows = {
         line.split("|")[1].strip(): line
@@ -126,31 +120,10 @@ def test_bench_models_prints_the_cost_table(capsys):
 
 def test_bench_models_measures_advection_aware_training_steps(capsys):
     pytest.importorskip("torch")
-    code = main(
-        [
-            "bench",
-            "models",
-            "--variants",
-            "convlstm,ms-convlstm",
-            "--advection",
-            "lagrangian",
-            "--no-ort",
-            "--size",
-            "32",
-            "--hidden",
-            "4",
-            "--patch",
-            "4",
-            "--t-in",
-            "2",
-            "--t-out",
-            "2",
-            "--batch",
-            "2",
-            "--step-repeat",
-            "1",
-            "--json",
-        ]
+    code = _bench_models(
+        *("--advection", "lagrangian", "--no-ort", "--size", "32", "--hidden", "4"),
+        *("--patch", "4", "--t-in", "2", "--t-out", "2", "--batch", "2"),
+        *("--step-repeat", "1", "--json"),
     )
     assert code == 0
     rows = {r["variant"]: r for r in json.loads(capsys.readouterr().out)}
