@@ -87,6 +87,38 @@ def bench_io(data: Path, repeat: int, as_json: bool) -> None:
         click.echo(f"{row['case']:<52} {row['median_s']:>9.3f} {row['min_s']:>8.3f} {row['n']:>3}")
 
 
+@command.command("probability", help="Seconds for exceedance probabilities of a DE1200 nowcast.")
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_SHARED,
+    show_default=True,
+    help="The shared data folder.",
+)
+@click.option("--repeat", default=3, show_default=True, help="Timed runs per case.")
+def bench_probability(data: Path, repeat: int) -> None:
+    import numpy as np
+
+    from radar.grids import pixel_size
+    from radar.probability import DEFAULT_THRESHOLDS, exceedance
+    from radar.sequence import read_sequence
+
+    path = data / "dwd/odim_ry/20250604_1630_RY.h5"
+    if not path.exists():
+        raise click.ClickException(f"sample data not found: {path} (use --data)")
+    ds = read_sequence(path)
+    frame = ds["rainfall_rate"].values[-1]
+    # 24 leads of 5 min: the observed frame moved 1 and 2 pixels a step (as a nowcast moves it)
+    rain = np.stack([np.roll(frame, (k, 2 * k), axis=(0, 1)) for k in range(24)])
+    leads = [5.0 * (k + 1) for k in range(24)]
+    km = pixel_size(ds) / 1000.0
+    times = _time(lambda: exceedance(rain, DEFAULT_THRESHOLDS, leads, km), repeat)
+    click.echo(
+        f"24 leads x 3 thresholds, DE1200: median {statistics.median(times):.3f} s, "
+        f"min {min(times):.3f} s ({repeat} runs)"
+    )
+
+
 def _free_port() -> int:
     import socket
 

@@ -158,6 +158,28 @@ def test_probabilities_are_bounded_monotone_and_spread_with_lead() -> None:
             parse_thresholds(bad)
 
 
+def test_probabilities_equal_the_neighbourhood_definition(dwd_dir: Path) -> None:
+    """The per-lead loop (fast) gives what the whole-array definition gives, on DE1200."""
+    from scipy.ndimage import uniform_filter
+
+    frame = read_sequence(dwd_dir / "odim_ry/20250604_1630_RY.h5")["rainfall_rate"].values[-1]
+    thresholds, leads = (0.1, 1.0, 5.0), [5, 60, 120]
+    rain = np.stack([np.roll(frame, (k, 2 * k), axis=(0, 1)) for k in range(len(leads))])
+    ok = np.isfinite(rain)
+    expected = np.empty((len(thresholds), *rain.shape), np.float32)
+    for k, lead in enumerate(leads):
+        size = 2 * int(round(0.7 * lead)) + 1  # 1 km pixels
+        share = uniform_filter(ok[k].astype(np.float32), size, mode="constant")
+        for j, t in enumerate(thresholds):
+            hit = uniform_filter(
+                (np.nan_to_num(rain[k], nan=-1) >= t).astype(np.float32), size, mode="constant"
+            )
+            with np.errstate(invalid="ignore", divide="ignore"):
+                expected[j, k] = np.where(ok[k], np.clip(hit / share, 0, 1), np.nan)
+    expected = np.flip(np.maximum.accumulate(np.flip(expected, axis=0), axis=0), axis=0)
+    np.testing.assert_allclose(exceedance(rain, thresholds, leads, 1.0), expected, atol=1e-6)
+
+
 def test_netcdf_with_probability_round_trips(dwd_dir: Path) -> None:
     import xarray as xr
 
