@@ -9,7 +9,8 @@ forecast (:mod:`radar.probability`), for the thresholds the client asks.
 * ``png``: a map of one frame with colour scale, borders, time and attribution;
 * ``gif``: the same maps animated, observation then nowcast;
 * ``layer``: one frame as a transparent palette PNG at grid resolution (the viewer's map layer);
-* ``borders``: country borders in the grid's pixel coordinates (the viewer's overlay).
+* ``borders``: country borders (``lines``) and German state borders (``states``) in the grid's
+  pixel coordinates (the viewer's overlay).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ PROB_LEVELS = (0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0001)
 PROB_COLOURS = ("#f2f0f7", "#dadaeb", "#bcbddc", "#9e9ac8", "#756bb1", "#54278f")
 NO_DATA = "#8c8c8c"
 BORDERS = Path(__file__).parent / "viewer" / "static" / "borders.json"
+#: Borders between German states (``service/viewer/make_borders.py --states``).
+STATE_BORDERS = BORDERS.with_name("states.json")
 
 
 def _iso(t) -> str:
@@ -120,20 +123,21 @@ def layer_png(values: np.ndarray, layer: str = "rain") -> bytes:
     return buf.getvalue()
 
 
-@functools.lru_cache(maxsize=1)
-def _border_lines() -> list[np.ndarray]:
-    return [np.asarray(line) for line in json.loads(BORDERS.read_text())["lines"]]
+@functools.lru_cache(maxsize=2)
+def _border_lines(path: Path) -> list[np.ndarray]:
+    return [np.asarray(line) for line in json.loads(path.read_text())["lines"]]
 
 
-def borders(ds: xr.Dataset) -> list[list[list[float]]]:
-    """Country borders as polylines in image coordinates of the grid (column, row; 0, 0 is
-    the top-left corner of the top-left pixel), rounded to a tenth of a pixel."""
+def borders(ds: xr.Dataset, path: Path = BORDERS) -> list[list[list[float]]]:
+    """Country borders (or, with ``path=STATE_BORDERS``, German state borders) as polylines in
+    image coordinates of the grid (column, row; 0, 0 is the top-left corner of the top-left
+    pixel), rounded to a tenth of a pixel."""
     to_grid = pyproj.Transformer.from_crs("EPSG:4326", dataset_crs(ds), always_xy=True)
     x, y = ds["x"].values, ds["y"].values
     dx, dy = float(x[1] - x[0]), float(y[0] - y[1])
     cols, rows = ds.sizes["x"], ds.sizes["y"]
     out = []
-    for line in _border_lines():
+    for line in _border_lines(path):
         px, py = to_grid.transform(line[:, 0], line[:, 1])
         col = (px - x[0]) / dx + 0.5
         row = (y[0] - py) / dy + 0.5
@@ -199,6 +203,9 @@ class _MapFigure:
             np.zeros((rows, cols)), cmap=cmap, norm=BoundaryNorm(list(levels), cmap.N),
             extent=(0, cols, rows, 0), interpolation="nearest",
         )  # fmt: skip
+        for line in borders(ds, STATE_BORDERS):
+            xy = np.asarray(line)
+            ax.plot(xy[:, 0], xy[:, 1], color="#8a8a8a", linewidth=0.35)
         for line in borders(ds):
             xy = np.asarray(line)
             ax.plot(xy[:, 0], xy[:, 1], color="#333333", linewidth=0.6)
@@ -334,7 +341,8 @@ def result_view(
     if fmt == "json":
         return json.dumps(json_view(ds)).encode(), "application/json", None
     if fmt == "borders":
-        return json.dumps({"lines": borders(ds)}).encode(), "application/json", None
+        body = {"lines": borders(ds), "states": borders(ds, STATE_BORDERS)}
+        return json.dumps(body).encode(), "application/json", None
     if fmt == "layer":
         shown = frame(ds, step, layer, threshold)
         return layer_png(shown["values"], layer), "image/png", None

@@ -87,6 +87,10 @@ def test_geotiff_png_gif_layer(client, job: str) -> None:
     assert len(lines) > 20  # Germany's neighbours, in pixel coordinates of the grid
     inside = [p for line in lines for p in line if 0 <= p[0] <= 900 and 0 <= p[1] <= 900]
     assert len(inside) > 500
+    states = result(client, job, format="borders").json()["states"]  # German state borders
+    assert len(states) >= 20
+    inside = [p for line in states for p in line if 0 <= p[0] <= 900 and 0 <= p[1] <= 900]
+    assert len(inside) > 400
 
 
 @pytest.mark.parametrize(

@@ -88,7 +88,8 @@ def test_viewer_and_docs_in_headless_chromium(chromium, service_url, dwd_dir: Pa
         expect(page.locator("#legend .item")).to_have_count(len(RAIN_COLOURS) + 3)
         expect(page.locator("#legend")).to_contain_text("mm/h")
         expect(page.locator("#attribution")).to_contain_text("Quelle: Deutscher Wetterdienst")
-        assert page.locator("#borders polyline").count() > 20
+        assert page.locator("#borders polyline.country").count() > 20
+        assert page.locator("#borders polyline.state").count() >= 20  # German state borders
         page.wait_for_function("document.getElementById('frame').naturalWidth === 900")
         page.screenshot(path=ARTIFACTS / "1-observed.png")
         first = page.locator("#time").inner_text()

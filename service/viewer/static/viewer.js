@@ -50,7 +50,9 @@ function showJob(meta, borders) {
   const { rows, cols } = meta.grid;
   const svg = $("borders");
   svg.setAttribute("viewBox", `0 0 ${cols} ${rows}`);
-  svg.innerHTML = borders.lines.map((l) => `<polyline points="${l.map((p) => p.join(",")).join(" ")}"/>`).join("");
+  const polyline = (cls) => (l) => `<polyline class="${cls}" points="${l.map((p) => p.join(",")).join(" ")}"/>`;
+  // state borders first, so that country borders are drawn over them
+  svg.innerHTML = (borders.states || []).map(polyline("state")).join("") + borders.lines.map(polyline("country")).join("");
   $("map").style.aspectRatio = `${cols} / ${rows}`;
   const slider = $("slider");
   slider.min = 0; slider.max = meta.steps.length - 1;
