@@ -14,6 +14,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartParser
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.middleware.cors import CORSMiddleware
 
@@ -56,6 +57,13 @@ def build_state(app: FastAPI, settings: Settings) -> None:
     state.feed = open_feed(state)  # None unless NOWCAST_FEED_URL is set
     if not state.catalog.models:
         log.warning("no ONNX models in %s: POST /nowcast will answer 404", settings.model_dir)
+
+
+#: Multipart parts up to this size stay in memory while a body is parsed (Starlette's default,
+#: 1 MiB, writes every larger frame to a temporary file that the route reads back at once: half
+#: the parsing time of a cache hit). The body limit bounds the memory either way, and the route
+#: holds the whole upload in memory next.
+MultiPartParser.spool_max_size = 64 * 2**20
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -61,10 +61,21 @@ class ModelPublic(BaseModel):
     )
 
 
+#: worker (host:pid of each worker child, or ``embedded``) -> model -> onnxruntime providers.
+PROVIDERS_DESCRIPTION = (
+    "The onnxruntime providers each worker's sessions really use, as the workers published "
+    "them: worker (host:pid of each child, or 'embedded') -> model -> providers, first used "
+    "first (a worker publishes after its warm-up; embedded mode once a model has run)."
+)
+
+
 class ModelsPublic(BaseModel):
     data: list[ModelPublic]
     count: int
     default: str | None
+    providers: dict[str, dict[str, list[str]]] = Field(
+        default_factory=dict, description=PROVIDERS_DESCRIPTION
+    )
 
 
 class ErrorBody(BaseModel):
@@ -82,6 +93,9 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     ready: bool
     checks: dict[str, bool | str]
+    providers: dict[str, dict[str, list[str]]] = Field(
+        default_factory=dict, description=PROVIDERS_DESCRIPTION
+    )
     feed: dict | None = Field(
         default=None,
         description="With the feed on: ages (seconds) of the newest frame and nowcast, stale "

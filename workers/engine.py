@@ -215,6 +215,18 @@ class Engine:
                 progress(min(1.0, len(produced) / steps))
         return np.stack(produced[:steps])
 
+    def warm_up(self) -> float:
+        """One small nowcast (64 x 64 synthetic frames, one step), so that the session's first
+        run (arena, kernels; cuDNN's algorithm search on a GPU) is not a user's job; seconds."""
+        from radar.synthetic import synthetic_sequence
+
+        start = time.perf_counter()
+        ds = synthetic_sequence(frames=self.info.t_in, height=64, width=64,
+                                pixel_m=self.info.resolution_m,
+                                cadence_minutes=int(self.info.cadence_minutes))  # fmt: skip
+        self.predict(ds, steps=1)
+        return time.perf_counter() - start
+
     def predict(
         self,
         ds: xr.Dataset,

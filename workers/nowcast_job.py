@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from os import PathLike
@@ -146,8 +147,17 @@ class EngineCache:
         self.model_dir = model_dir
         self.device = device
         self._engines: dict[str, Engine] = {}
+        self._lock = threading.Lock()  # the warm-up thread and a first job may meet here
+
+    def providers(self) -> dict[str, list[str]]:
+        """model -> the providers its session really uses, for the sessions made so far."""
+        return {name: list(engine.providers) for name, engine in self._engines.items()}
 
     def __call__(self, name: str) -> Engine:
+        with self._lock:
+            return self._get(name)
+
+    def _get(self, name: str) -> Engine:
         if name not in self._engines:
             from workers.engine import Engine
 

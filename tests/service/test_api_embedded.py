@@ -36,6 +36,10 @@ def test_real_ry_frames_end_to_end(client, dwd_dir: Path) -> None:
     steps = (ds["time"].values - ds["forecast_reference_time"].values) / np.timedelta64(1, "m")
     assert steps.tolist() == [5, 10, 15, 20, 25, 30, 35, 40]
     assert "Deutscher Wetterdienst" in ds.attrs["attribution"]
+    # embedded mode reports the providers of its own session, made by this job
+    cpu = {"test-persistence": ["CPUExecutionProvider"]}
+    assert client.get("/readyz").json()["providers"] == {"embedded": cpu}
+    assert client.get("/models").json()["providers"] == {"embedded": cpu}
 
 
 def test_same_request_is_not_recomputed(client, dwd_dir: Path) -> None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
 import xarray as xr
+from fastapi.testclient import TestClient
 
-from tests.service.conftest import upload, wait_for
+from service.main import create_app
+from tests.service.conftest import drop_keys, upload, wait_for, worker_process, worker_settings
 
 
 def test_ry_frames_through_celery_and_cache(redis_client, dwd_dir: Path) -> None:
@@ -95,3 +98,22 @@ def test_worker_failure_is_reported(redis_client, tmp_path: Path) -> None:
     assert r.status_code == 202, r.text
     job = wait_for(redis_client, r.json()["id"])
     assert job["status"] == "failed" and "not a rain rate" in job["error"]
+
+
+def test_a_new_worker_warms_up_and_publishes_its_providers(redis_url: str, model_dir: Path) -> None:
+    """A fresh worker, sent no job: its child builds the default model's session and runs it
+    once at start (the warm-up), then publishes the providers that session really uses;
+    /readyz and /models show them per worker child."""
+    settings = worker_settings(redis_url, model_dir)
+    try:
+        with worker_process(settings), TestClient(create_app(settings)) as client:
+            deadline = time.monotonic() + 120
+            while not (providers := client.get("/readyz").json()["providers"]):
+                assert time.monotonic() < deadline, "no worker published its providers"
+                time.sleep(0.5)
+            assert len(providers) == 1  # one child
+            (child,) = providers.values()
+            assert child == {"test-persistence": ["CPUExecutionProvider"]}
+            assert client.get("/models").json()["providers"] == providers
+    finally:
+        drop_keys(settings)

@@ -26,4 +26,9 @@ def list_served(state: StateDep):
                 "metadata": {k: v for k, v in info.items() if k not in PUBLIC_FIELDS},
             }
         )
-    return {"data": data, "count": len(data), "default": state.catalog.default}
+    return {
+        "data": data,
+        "count": len(data),
+        "default": state.catalog.default,
+        "providers": state.runner.providers(),
+    }

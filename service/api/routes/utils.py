@@ -8,6 +8,7 @@ from service.api.deps import StateDep
 from service.auth import authorize
 from service.errors import error_responses
 from service.schemas import Health, Readiness
+from workers.seam import outage_errors
 
 router = APIRouter(tags=["operations"])
 
@@ -35,7 +36,11 @@ def readyz(state: StateDep, response: Response):
     ready = all(v is True for v in checks.values())
     if not ready:
         response.status_code = 503
-    return {"ready": ready, "checks": checks, "feed": fresh}
+    try:
+        providers = state.runner.providers()
+    except outage_errors():  # Redis away: the store check says so already
+        providers = {}
+    return {"ready": ready, "checks": checks, "feed": fresh, "providers": providers}
 
 
 @router.get(
