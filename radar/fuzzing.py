@@ -359,6 +359,7 @@ def fuzz_isolated(
     inputs: int,
     seed: int = 0,
     save: Path | None = None,
+    progress: Callable[[Report], None] | None = None,
 ) -> Report:
     """:func:`fuzz_format` in a child process, so that a crash of a C library (libhdf5 on a
     damaged file) is a finding too: the child is started again after the input that killed it.
@@ -404,6 +405,8 @@ def fuzz_isolated(
             record(report, outcome)
             if outcome.error is not None or seconds > SLOW_S:
                 keep(index)
+            if progress and report.inputs % 1000 == 0:
+                progress(report)
             start = index + 1
     return report
 

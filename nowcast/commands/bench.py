@@ -494,7 +494,9 @@ def bench_fuzz(
     rows = []
     for fmt in names:
         start = time.perf_counter()
-        report = fuzz_isolated(fmt, data, inputs, seed, save)
+        report = fuzz_isolated(fmt, data, inputs, seed, save, progress=lambda r: click.echo(
+            f"{r.format}: {r.inputs} inputs, escaped {dict(r.escaped)}, hangs {r.hangs}, "
+            f"over {SLOW_S:g} s {r.slow}, slowest {r.slowest_s:.3f} s", err=True))  # fmt: skip
         row = {
             "format": fmt,
             "inputs": report.inputs,
