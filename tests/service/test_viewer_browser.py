@@ -73,10 +73,20 @@ def test_viewer_and_docs_in_headless_chromium(chromium, service_url, dwd_dir: Pa
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1150, "height": 900})
-        page.on("request", lambda r: hosts.append(urlparse(r.url).hostname or r.url))
+        # blob: URLs are the map frames fetched with the key, held by the page itself
+        page.on("request", lambda r: None if r.url.startswith("blob:")
+                else hosts.append(urlparse(r.url).hostname or r.url))  # fmt: skip
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        auth: list[str | None] = []
+        page.on("request", lambda r: auth.append(r.headers.get("authorization"))
+                if "/jobs/" in r.url or "/nowcast" in r.url else None)  # fmt: skip
         page.goto(f"{service_url}/viewer")
+        # a key entered once is sent as a bearer token with every API request (this service
+        # asks for none, and ignores it)
+        page.fill("#api-key", "nk_browser-test-key")
+        page.click("#key button")
+        expect(page.locator("#status")).to_contain_text("key kept")
         page.set_input_files("#files", [str(f) for f in frames])
         page.click("#submit button")
         expect(page.locator("#viewer")).to_be_visible(timeout=180_000)
@@ -110,6 +120,7 @@ def test_viewer_and_docs_in_headless_chromium(chromium, service_url, dwd_dir: Pa
         expect(page.locator("#legend")).to_contain_text("probability")
         page.wait_for_timeout(1500)
         page.screenshot(path=ARTIFACTS / "4-probability.png")
+        assert len(auth) > 10 and set(auth) == {"Bearer nk_browser-test-key"}, set(auth)
         page.goto(f"{service_url}/docs")
         expect(page.locator(".swagger-ui .info .title")).to_contain_text(
             "ms-nowcast", timeout=20_000

@@ -5,8 +5,20 @@ const state = { job: null, meta: null, index: 0, timer: null, cache: new Map(), 
 
 function setStatus(text) { $("status").textContent = text; }
 
+// An API key, when the service asks for one: entered once, kept for this tab only
+// (sessionStorage), sent as a bearer token with every request.
+const KEY = "nowcast-api-key";
+function auth() {
+  const key = sessionStorage.getItem(KEY);
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
+async function request(path, options = {}) {
+  return fetch(path, { ...options, headers: { ...auth(), ...(options.headers || {}) } });
+}
+
 async function api(path, options) {
-  const r = await fetch(path, options);
+  const r = await request(path, options);
   const body = r.headers.get("content-type")?.includes("json") ? await r.json() : null;
   if (!r.ok) throw new Error(body?.detail ? `${body.code || r.status}: ${JSON.stringify(body.detail)}` : `HTTP ${r.status}`);
   return body;
@@ -25,6 +37,7 @@ async function submit(files) {
 
 async function openJob(id) {
   stop();
+  for (const done of state.cache.values()) done.then((src) => src && URL.revokeObjectURL(src));
   state.job = id; state.cache.clear(); state.point = null;
   history.replaceState(null, "", `#${id}`);
   $("job-id").value = id;
@@ -71,12 +84,11 @@ function frameUrl(step) {
   return `/jobs/${state.job}/result?format=layer&step=${step}${extra}`;
 }
 
-function load(step) {  // one request per frame, only when it is needed
+function load(step) {  // one request per frame, only when it is needed; resolves to its object URL
   const url = frameUrl(step);
-  if (!state.cache.has(url)) {
-    const img = new Image();
-    state.cache.set(url, new Promise((done) => { img.onload = () => done(url); img.onerror = () => done(url); }));
-    img.src = url;
+  if (!state.cache.has(url)) {  // fetched with the key: an <img src> cannot send a header
+    state.cache.set(url, request(url).then((r) => (r.ok ? r.blob() : null))
+      .then((blob) => (blob ? URL.createObjectURL(blob) : "")).catch(() => ""));
   }
   return state.cache.get(url);
 }
@@ -93,8 +105,8 @@ async function show(index) {
   $("kind").className = observed ? "observed" : "forecast";
   $("time").textContent = `valid ${when.replace("T", " ").replace("Z", "")} UTC`;
   $("lead").textContent = `lead ${lead >= 0 ? "+" : ""}${lead} min`;
-  await load(step);
-  if (state.index === index) $("frame").src = frameUrl(step);
+  const src = await load(step);
+  if (state.index === index) $("frame").src = src;
   if (index + 1 < meta.steps.length) load(meta.steps[index + 1]);  // the next one, not all
 }
 
@@ -152,6 +164,17 @@ function chart(p) {
     <p>bars: rain rate (mm/h); red line: probability of >= ${t} mm/h</p>`;
 }
 
+$("api-key").placeholder = sessionStorage.getItem(KEY) ? "API key kept for this tab" : "API key (nk_...)";
+$("key").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const key = $("api-key").value.trim();
+  if (key) sessionStorage.setItem(KEY, key); else sessionStorage.removeItem(KEY);
+  $("api-key").value = "";
+  $("api-key").placeholder = key ? "API key kept for this tab" : "API key (nk_...)";
+  setStatus(key ? "key kept for this tab" : "key forgotten");
+  const id = state.job || $("job-id").value.trim();
+  if (id) openJob(id);
+});
 $("submit").addEventListener("submit", (e) => { e.preventDefault(); submit($("files").files); });
 $("open").addEventListener("submit", (e) => { e.preventDefault(); if ($("job-id").value.trim()) openJob($("job-id").value.trim()); });
 const drop = $("drop");
