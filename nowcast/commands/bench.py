@@ -16,6 +16,25 @@ import click
 DEFAULT_SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
+def _data_option(help_text: str):
+    """``--data``: the shared data folder the benchmark reads its frames from."""
+    return click.option(
+        "--data",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=DEFAULT_SHARED,
+        show_default=True,
+        help=help_text,
+    )
+
+
+_MODEL_DIR_OPTION = click.option(
+    "--model-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Models to serve (default: NOWCAST_MODEL_DIR or the shipped models).",
+)
+
+
 @click.group("bench", help="Speed and memory figures (io, models, service).")
 def command() -> None:
     pass
@@ -32,13 +51,7 @@ def _time(fn, repeat: int) -> list[float]:
 
 
 @command.command("io", help="Seconds to read one frame of each DWD format (target < 0.2 s).")
-@click.option(
-    "--data",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_SHARED,
-    show_default=True,
-    help="The shared data folder.",
-)
+@_data_option("The shared data folder.")
 @click.option("--repeat", default=10, show_default=True, help="Timed reads per file.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def bench_io(data: Path, repeat: int, as_json: bool) -> None:
@@ -88,13 +101,7 @@ def bench_io(data: Path, repeat: int, as_json: bool) -> None:
 
 
 @command.command("probability", help="Seconds for exceedance probabilities of a DE1200 nowcast.")
-@click.option(
-    "--data",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_SHARED,
-    show_default=True,
-    help="The shared data folder.",
-)
+@_data_option("The shared data folder.")
 @click.option("--repeat", default=3, show_default=True, help="Timed runs per case.")
 def bench_probability(data: Path, repeat: int) -> None:
     import numpy as np
@@ -173,19 +180,8 @@ def _in_process_phases(
 
 
 @command.command("service", help="Cache-hit throughput, fresh DE1200 nowcast latency, and pysteps.")
-@click.option(
-    "--data",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_SHARED,
-    show_default=True,
-    help="The shared data folder.",
-)
-@click.option(
-    "--model-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Models to serve (default: NOWCAST_MODEL_DIR or the shipped models).",
-)
+@_data_option("The shared data folder.")
+@_MODEL_DIR_OPTION
 @click.option(
     "--requests", "n_requests", default=200, show_default=True, help="Cache-hit requests."
 )
@@ -463,13 +459,7 @@ def bench_models(
 
 
 @command.command("fuzz", help="Hostile inputs for every reader (mutated sample files).")
-@click.option(
-    "--data",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_SHARED,
-    show_default=True,
-    help="The shared data folder (one sample per format, radar.fuzzing.SEEDS).",
-)
+@_data_option("The shared data folder (one sample per format, radar.fuzzing.SEEDS).")
 @click.option("--inputs", default=10_000, show_default=True, help="Inputs per format.")
 @click.option("--seed", default=0, show_default=True, help="Run seed (any input can be redone).")
 @click.option("--formats", default=None, help="Comma-separated formats (default: all).")
@@ -530,19 +520,8 @@ def bench_fuzz(
 
 
 @command.command("load", help="Bounded load test on loopback: cache hits, then a burst.")
-@click.option(
-    "--data",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_SHARED,
-    show_default=True,
-    help="The shared data folder (the DE1200 RADVOR frames are sent).",
-)
-@click.option(
-    "--model-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Models to serve (default: NOWCAST_MODEL_DIR or the shipped models).",
-)
+@_data_option("The shared data folder (the DE1200 RADVOR frames are sent).")
+@_MODEL_DIR_OPTION
 @click.option(
     "--redis-url", default="redis://127.0.0.1:6379/0", show_default=True, help="The real Redis."
 )
