@@ -15,6 +15,9 @@ Two ways to wrap a :class:`~models.network.Nowcaster` (its cell and pyramid unch
   is exactly extrapolation), and forecast step k is shifted by +k steps back to the map.
 * ``residual`` (guided): at every step the network also sees the extrapolation of the latest
   observation to the time it must predict, and its output is a correction added to it.
+* ``cascade``: the Lagrangian frame, but each forecast step is a correction of S-PROG's
+  scale-by-scale AR(2) forecast made there from the last three frames (:mod:`models.cascade`),
+  which the network also sees; an untrained network is an S-PROG-like nowcast.
 
 Pixels whose trajectory leaves the grid (rain flowing in from outside) are unknown to both, as
 to any extrapolation; :meth:`AdvectionNowcaster.loss_mask` leaves them out of the loss.
@@ -26,9 +29,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models import cascade
 from models.network import Nowcaster
 
-MODES = ("lagrangian", "residual")
+MODES = ("lagrangian", "residual", "cascade")
+#: modes that forecast in the frame of reference of the last input
+LAGRANGIAN_FRAME = ("lagrangian", "cascade")
 
 
 def _pixel_grid(motion: torch.Tensor) -> torch.Tensor:
@@ -105,6 +111,8 @@ class AdvectionNowcaster(nn.Module):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"unknown advection mode {mode!r}; known: {', '.join(MODES)}")
+        if mode == "cascade" and net.config.t_in < 3:
+            raise ValueError("the cascade mode's AR(2) needs t_in >= 3")
         self.net = net
         self.mode = mode
         # start as extrapolation: the network's first output is a zero increment / correction
@@ -145,14 +153,16 @@ class AdvectionNowcaster(nn.Module):
         steps = seq.shape[1] - 1
         times = self._times(seq.shape[1])
         t_in = self.config.t_in
-        lagrangian = self.mode == "lagrangian"
-        # lagrangian: inputs move ahead, later frames (scheduled-sampling truth) move back
-        shifts = Shifts(motion, max(times), max(times[-1], -times[0]) if lagrangian else 0)
+        lagrangian = self.mode in LAGRANGIAN_FRAME
+        # lagrangian: inputs move ahead to the last one, later frames (scheduled-sampling
+        # truth) move back; the forecast moves ahead by every lead
+        shifts = Shifts(motion, max(times[-1], -times[0]), times[-1] if lagrangian else 0)
         if lagrangian:
             frames = [shift(seq[:, i], shifts[-times[i]]) for i in range(seq.shape[1])]
         else:
             frames = [seq[:, i] for i in range(seq.shape[1])]
         last = seq[:, t_in - 1]
+        prior = self._prior(frames[:t_in], shifts, max(times)) if self.mode == "cascade" else None
         preds, state, extra, pred = [], None, seq.new_zeros(()), None
         for t in range(steps):
             if t == 0 or (truth_mask is None and t < t_in):
@@ -162,7 +172,7 @@ class AdvectionNowcaster(nn.Module):
             else:
                 w = truth_mask[:, t].view(-1, 1, 1, 1).to(seq.dtype)
                 x = w * frames[t] + (1 - w) * pred
-            pred, state, aux = self._step(x, state, times[t + 1], shifts, last, seq[:, t])
+            pred, state, aux = self._step(x, state, times[t + 1], shifts, last, seq[:, t], prior)
             preds.append(pred)
             if self.net.adapter is not None:
                 extra = extra + self.net.decoupling_loss(aux)
@@ -171,12 +181,23 @@ class AdvectionNowcaster(nn.Module):
             out = torch.stack([shift(out[:, k], shifts[times[k + 1]]) for k in range(steps)], dim=1)
         return out, extra / max(steps, 1)
 
-    def _step(self, x, state, time, shifts, last, previous):
+    def _prior(self, feed: list[torch.Tensor], shifts: Shifts, steps: int) -> list[torch.Tensor]:
+        """The cascade forecast of leads 1..``steps`` from the last three inputs ``feed`` (already
+        in the last one's frame), known where every one of them is on the grid."""
+        valid = inside(shifts[2], feed[-1]) * inside(shifts[1], feed[-1])
+        return cascade.forecast(feed[-3:], steps, valid)
+
+    def _step(self, x, state, time, shifts, last, previous, prior=None):
         """One step emitting the frame at ``time``; ``x`` is the frame fed (model's frame),
-        ``previous`` the observed frame before the one emitted (used while ``time`` <= 0)."""
+        ``previous`` the observed frame before the one emitted (used while ``time`` <= 0),
+        ``prior`` the cascade forecast of every lead (cascade mode)."""
         if self.mode == "lagrangian":
             delta, state, aux = self.net.step(x, state)
             return x + delta, state, aux
+        if self.mode == "cascade":  # inputs: an increment as lagrangian; leads: on the prior
+            guide = x if time <= 0 else prior[time - 1]
+            delta, state, aux = self.net.step(torch.cat([x, guide], dim=1), state)
+            return guide + delta, state, aux
         if time <= 0:  # input period: one-step extrapolation of the observed previous frame
             guide = shift(previous, shifts[1])
         else:  # forecast: the latest observation extrapolated to this lead
@@ -194,16 +215,18 @@ class AdvectionNowcaster(nn.Module):
         t_in = frames.shape[1]
         shifts = Shifts(motion, max(steps, t_in - 1))
         last = frames[:, -1]
-        if self.mode == "lagrangian":
+        lagrangian = self.mode in LAGRANGIAN_FRAME
+        if lagrangian:
             feed = [shift(frames[:, i], shifts[t_in - 1 - i]) for i in range(t_in)]
         else:
             feed = [frames[:, i] for i in range(t_in)]
+        prior = self._prior(feed, shifts, steps) if self.mode == "cascade" else None
         state, pred, out = None, None, []
         for t in range(t_in + steps - 1):
             x = feed[t] if t < t_in else pred
             time = t + 1 - (t_in - 1)
             previous = frames[:, t] if t < t_in else None
-            pred, state, _ = self._step(x, state, time, shifts, last, previous)
+            pred, state, _ = self._step(x, state, time, shifts, last, previous, prior)
             if time >= 1:
-                out.append(shift(pred, shifts[time]) if self.mode == "lagrangian" else pred)
+                out.append(shift(pred, shifts[time]) if lagrangian else pred)
         return torch.stack(out, dim=1).clamp(0.0, 1.0)

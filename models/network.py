@@ -33,7 +33,7 @@ class ModelConfig:
     t_out: int = 5
     cadence_minutes: float = 5.0
     resolution_m: float = 1000.0
-    advection: str = "none"  # none | lagrangian | residual (models.advection)
+    advection: str = "none"  # none or a mode of models.advection.MODES
     motion_method: str = "lk"  # radar.motion method the advection modes were trained with
     motion_frames: int = 3  # the last frames it looks at
     motion_coarsen: int = 2  # estimated on blocks of this many model pixels
@@ -41,8 +41,8 @@ class ModelConfig:
 
     @property
     def in_channels(self) -> int:
-        """Frames fed per step: the guided residual mode adds the extrapolated frame."""
-        return 2 if self.advection == "residual" else 1
+        """Frames fed per step: the guided modes add their guide (extrapolation or cascade)."""
+        return 2 if self.advection in ("residual", "cascade") else 1
 
     def to_dict(self) -> dict:
         return asdict(self)

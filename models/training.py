@@ -88,7 +88,7 @@ class TrainConfig:
     progress: bool = True
     max_steps: int | None = None  # stop early (smoke tests); the run stays resumable
     init_from: str | None = None  # warm start: weights of another run's checkpoint
-    advection: str = "none"  # none | lagrangian | residual (models.advection)
+    advection: str = "none"  # none or a mode of models.advection.MODES
     motion_method: str = "lk"
     motion_frames: int = 3
     motion_coarsen: int = 2

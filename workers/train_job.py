@@ -120,8 +120,9 @@ def _options() -> dict[str, list[tuple[str, dict]]]:
                 "--advection",
                 "advection-aware mode around the network (models/advection.py): none (the papers' "
                 "plain network), lagrangian (forecast in the frame moving with the rain), "
-                "residual (correct the extrapolation of the last frame)",
-                choices=("none", "lagrangian", "residual"),
+                "residual (correct the extrapolation of the last frame), cascade (lagrangian, "
+                "correcting S-PROG's scale-by-scale AR(2) forecast made in that frame)",
+                choices=("none", "lagrangian", "residual", "cascade"),
             ),
             _opt("--motion-method", "radar.motion method of the motion input"),
             _opt(

@@ -365,7 +365,7 @@ def bench_service(
 @click.option("--t-out", default=5, show_default=True)
 @click.option(
     "--advection",
-    type=click.Choice(["none", "lagrangian", "residual"]),
+    type=click.Choice(["none", "lagrangian", "residual", "cascade"]),
     default="none",
     show_default=True,
     help="Measure the variants in this advection-aware mode (fed a motion field).",
