@@ -14,13 +14,13 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import pyproj
 import xarray as xr
 
 from radar.canonical import RAIN_UNITS, one_frame
 from radar.exceptions import FormatError, SizeLimitError
+from radar.grids import CRS_ERRORS, crs_from_cf
 from radar.hdf5 import DAMAGED, attr_text, is_hdf5
-from radar.sources import Blob, base_name, check_values, expanded
+from radar.sources import Blob, base_name, check_chunks, check_values, expanded
 
 BOM_ATTRIBUTION = "Bureau of Meteorology"
 _BOM_NAME = re.compile(r"\.(?P<product>prcp-[a-z0-9]+)\.nc$", re.IGNORECASE)
@@ -88,6 +88,7 @@ def read_bom_rf3(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
             warnings.simplefilter("ignore")
             ds = xr.open_dataset(io.BytesIO(blob.data), engine=engine, decode_times=False)
             check_values(sum(v.size for v in ds.variables.values()), blob.name)
+            check_chunks(ds.variables.values(), blob.name)
             ds.load()
     except SizeLimitError:
         raise
@@ -111,8 +112,15 @@ def read_bom_rf3(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
             raise FormatError(f"{blob.name}: {name} in unsupported units {unit!r}")
         return pd.Timestamp(match[1]) + pd.Timedelta(seconds=int(item.values))
 
-    valid, start = seconds("valid_time"), seconds("start_time")
-    minutes = (valid - start) / pd.Timedelta(minutes=1)
+    try:
+        valid, start = seconds("valid_time"), seconds("start_time")
+        minutes = (valid - start) / pd.Timedelta(minutes=1)
+    except FormatError:
+        raise
+    except (ValueError, TypeError, OverflowError) as exc:  # pandas' Out-of-bounds are ValueErrors
+        raise FormatError(
+            f"{blob.name}: valid or start time out of range ({type(exc).__name__}: {exc})"
+        ) from None
     if minutes <= 0:
         raise FormatError(f"{blob.name}: accumulation interval of {minutes:g} minutes")
 
@@ -120,9 +128,10 @@ def read_bom_rf3(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
     if gm not in ds.variables:
         raise FormatError(f"{blob.name}: grid mapping {gm!r} missing")
     try:
-        crs = pyproj.CRS.from_cf(dict(ds[gm].attrs))
-    except pyproj.exceptions.CRSError as exc:
-        raise FormatError(f"{blob.name}: unusable grid mapping ({exc})") from None
+        crs = crs_from_cf(dict(ds[gm].attrs))
+    except CRS_ERRORS as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        raise FormatError(f"{blob.name}: unusable grid mapping ({reason})") from None
     try:
         x, y = _bom_axis(ds["x"]), _bom_axis(ds["y"])
     except FormatError as exc:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from radar.exceptions import FormatError, SizeLimitError
-from radar.hdf5 import attr_text
+from radar.hdf5 import DAMAGED, attr_text
 from radar.interface import detect_format
 from radar.sources import MAX_ARCHIVE_MEMBERS, Blob
 
@@ -50,7 +50,7 @@ def _odim(blob: Blob) -> FrameInfo:
             product = quantity
             if ds_what:
                 product = attr_text(ds_what.get("prodname", quantity)).split("_")[0]
-    except (OSError, KeyError, ValueError) as exc:
+    except DAMAGED as exc:  # an infinite size, too (OverflowError: found by fuzzing)
         raise FormatError(f"{blob.name}: unreadable ODIM_H5 metadata ({exc})") from None
     lead = re.search(r"_(\d{3})-hd5$", blob.name)
     if lead:  # RADVOR members: the file time is the analysis, the name gives the lead

@@ -26,8 +26,8 @@ import xarray as xr
 
 from radar.canonical import DBZ_ATTRS, check_sequence, make_sequence
 from radar.exceptions import FormatError, SizeLimitError
-from radar.grids import latlon
-from radar.sources import Blob, check_values
+from radar.grids import CRS_ERRORS, crs_from_cf, latlon
+from radar.sources import Blob, check_chunks, check_values
 from radar.transforms import ZR_A, ZR_B, dbz_to_rain
 
 #: Quantisation step of the written rain rate in mm/h.
@@ -72,7 +72,7 @@ def _pick_variable(ds: xr.Dataset, name: str) -> str:
 def _crs_of(ds: xr.Dataset, var: xr.DataArray, name: str) -> pyproj.CRS:
     try:
         return _grid_mapping(ds, var, name)
-    except (pyproj.exceptions.CRSError, TypeError, ValueError) as exc:  # numbers, surrogates
+    except CRS_ERRORS as exc:  # numbers, surrogates, missing parameters
         if isinstance(exc, FormatError):
             raise
         raise FormatError(f"{name}: unusable grid mapping ({type(exc).__name__}: {exc})") from None
@@ -89,7 +89,7 @@ def _grid_mapping(ds: xr.Dataset, var: xr.DataArray, name: str) -> pyproj.CRS:
         if source:
             return pyproj.CRS.from_user_input(source)
     if "grid_mapping_name" in attrs:
-        return pyproj.CRS.from_cf(attrs)
+        return crs_from_cf(attrs)
     raise FormatError(f"{name}: no usable grid mapping (crs_wkt, proj4 or CF attributes)")
 
 
@@ -108,6 +108,7 @@ def read_netcdf(
             warnings.simplefilter("ignore")
             ds = xr.open_dataset(io.BytesIO(blob.data), engine=engine)
             check_values(sum(v.size for v in ds.variables.values()), blob.name)
+            check_chunks(ds.variables.values(), blob.name)
             ds.load()
     except SizeLimitError:
         raise

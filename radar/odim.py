@@ -60,7 +60,7 @@ def read_odim(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
             warnings.simplefilter("ignore")
             raw = xr.open_dataset(io.BytesIO(blob.data), engine="radolan")
             raw.load()
-    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+    except DAMAGED as exc:
         raise FormatError(f"{blob.name}: unreadable or truncated ODIM_H5 file ({exc})") from None
 
     names = [v for v in raw.data_vars if v not in ("crs", "crs_wkt")]

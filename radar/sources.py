@@ -11,11 +11,12 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import math
 import os
 import re
 import tarfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,10 @@ MAX_ARCHIVE_MEMBERS = 400  # also the most frames of one NetCDF sequence
 #: frames): a chunked HDF5 dataset that was never written costs nothing on disk whatever its
 #: shape, and a GIF or PGM header may promise any size.
 MAX_VALUES = 2**26
+#: The most HDF5 chunks the variables of one file may declare: libhdf5 reads each on its own
+#: (5-10 us apiece here), and a small file declaring a million one-value chunks took 20 s of
+#: CPU (fuzzing). A frame of a real file is one chunk or a few dozen.
+MAX_CHUNKS = 2**14
 #: The most pixels of one frame (4096 x 4096; the largest grid read, EX, is 1500 x 1400).
 MAX_FRAME_VALUES = 2**24
 _CHUNK = 1 << 20
@@ -81,6 +86,21 @@ def check_values(count: int, name: str, limit: int = MAX_VALUES) -> None:
     """Refuse, before reading it, data that would decode to more than ``limit`` values."""
     if count > limit:
         raise SizeLimitError(f"{name}: {count} values in its data, more than the limit {limit}")
+
+
+def check_chunks(variables: Iterable, name: str, limit: int = MAX_CHUNKS) -> None:
+    """Refuse, before reading them, variables (xarray's, opened lazily) that declare more than
+    ``limit`` chunks in all (``encoding["chunksizes"]``; contiguous data counts one)."""
+    count = 0
+    for var in variables:
+        chunks = var.encoding.get("chunksizes")
+        if chunks and len(chunks) == len(var.shape):
+            pairs = zip(var.shape, chunks, strict=True)
+            count += math.prod(-(-int(n) // max(int(c), 1)) for n, c in pairs)
+        else:
+            count += 1
+    if count > limit:
+        raise SizeLimitError(f"{name}: {count} chunks in its data, more than the limit {limit}")
 
 
 def is_tar(data: bytes) -> bool:

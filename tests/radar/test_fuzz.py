@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from radar.exceptions import FormatError, SizeLimitError
 from radar.fuzzing import SEEDS, SLOW_S, run_input, seed_bytes
 from radar.fuzzing import mutate as hostile
+from radar.headers import describe
 from radar.netcdf import write_netcdf
-from radar.sequence import read_sequence
-from radar.sources import Blob
+from radar.sequence import read_frames, read_sequence
+from radar.sources import MAX_CHUNKS, Blob, load
 from radar.synthetic import synthetic_sequence
 
 pytestmark = pytest.mark.timeout(600)
@@ -96,11 +97,16 @@ def test_hdf5_with_a_bad_metadata_checksum(seeds) -> None:
         read(bytes(damaged), name)
 
 
-def knmi_with(seeds, edit) -> bytes:
-    buf = io.BytesIO(seeds["knmi-hdf5"][1])
+def hdf5_with(data: bytes, edit) -> bytes:
+    """``data`` (an HDF5 file) edited in memory by ``edit(h5)``."""
+    buf = io.BytesIO(data)
     with h5py.File(buf, "r+") as h5:
         edit(h5)
     return buf.getvalue()
+
+
+def knmi_with(seeds, edit) -> bytes:
+    return hdf5_with(seeds["knmi-hdf5"][1], edit)
 
 
 def _replace_image(h5, **kwargs) -> None:
@@ -211,8 +217,6 @@ def test_netcdf_with_a_million_times_is_refused_before_they_are_decoded() -> Non
     import pandas as pd
     import xarray as xr
 
-    from radar.headers import describe
-
     times = pd.date_range("2024-07-01", periods=1_000_000, freq="s")
     ds = xr.Dataset(
         {"rainfall_rate": (("time", "y", "x"), np.zeros((len(times), 1, 1), "f4"),
@@ -223,3 +227,103 @@ def test_netcdf_with_a_million_times_is_refused_before_they_are_decoded() -> Non
     data = ds.to_netcdf(engine="h5netcdf")
     with pytest.raises(SizeLimitError, match="frames"):
         describe(Blob("times.nc", bytes(data)))
+
+
+def upload_path(name: str, data: bytes) -> None:
+    """What :func:`radar.fuzzing.run_input` runs, without catching: the gateway's header read
+    and the worker's decode."""
+    blobs = load(Blob(name, data))
+    for blob in blobs:
+        describe(blob)
+    read_frames(blobs)
+
+
+def _set(path: str, key: str | None, value):
+    """An edit: attribute ``key`` of ``path`` set to ``value`` (deleted for None), or the
+    dataset's value itself when ``key`` is None."""
+
+    def edit(h5) -> None:
+        if key is None:
+            h5[path][()] = value
+        elif value is None:
+            del h5[path].attrs[key]
+        else:
+            h5[path].attrs[key] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("fmt", "edit", "match"),
+    [
+        # pyproj raised ValueError on a parameter as text, KeyError on a missing one
+        ("bom-rf3", _set("proj", "standard_parallel", "x" * 300), "grid mapping"),
+        ("bom-rf3", _set("proj", "standard_parallel", "2021-13-45T99:99"), "grid mapping"),
+        ("bom-rf3", _set("proj", "standard_parallel", None), "grid mapping.*standard_parallel"),
+        # seconds past pandas' range: OutOfBoundsTimedelta
+        ("bom-rf3", _set("valid_time", None, -(2**62)), "time out of range"),
+        ("bom-rf3", _set("start_time", None, 2**62), "time out of range"),
+        # an infinite size: OverflowError from int() in the gateway's header read
+        ("odim", _set("where", "xsize", float("inf")), "ODIM_H5 metadata"),
+    ],
+    ids=["bom-parallel-text", "bom-parallel-date", "bom-parallel-missing",
+         "bom-valid-time-huge", "bom-start-time-huge", "odim-size-inf"],
+)  # fmt: skip
+def test_hostile_metadata_is_refused(seeds, fmt: str, edit, match: str) -> None:
+    name, data = seeds[fmt]
+    with pytest.raises(FormatError, match=match):
+        upload_path(name, hdf5_with(data, edit))
+
+
+def _chunky(path: str, shape: tuple[int, int]):
+    """An edit: dataset ``path`` replaced by one of ``shape`` in one-value chunks that were
+    never written (a small file, under the values limit; libhdf5 reads every chunk on its
+    own), on the old one's dimensions where the sizes agree."""
+
+    def edit(h5) -> None:
+        old = h5[path]
+        scales = [dim[0] if len(dim) else None for dim in old.dims]
+        del h5[path]
+        new = h5.create_dataset(path, shape=shape, dtype="f8", chunks=(1, 1))
+        for axis, scale in enumerate(scales):
+            if scale is not None and scale.shape == (shape[axis],):
+                new.dims[axis].attach_scale(scale)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("fmt", "path", "shape"), [("bom-rf3", "y_bounds", (2**20, 1)), ("netcdf", "lat", (900, 900))]
+)
+def test_millions_of_chunks_are_refused_before_they_are_read(seeds, fmt, path, shape) -> None:
+    """BoM files whose ``y_bounds`` (or ``precipitation``) was a million chunks took 3-20 s of
+    CPU each (fuzzing); the generic NetCDF reader loads every variable the same way."""
+    name, data = seeds[fmt]
+    edited = hdf5_with(data, _chunky(path, shape))
+    assert len(edited) < len(data) + 2**20
+    with pytest.raises(SizeLimitError, match=f"chunks.*limit {MAX_CHUNKS}"):
+        upload_path(name, edited)
+
+
+def test_grid_mapping_without_a_prime_meridian_is_not_looked_up(seeds, monkeypatch) -> None:
+    """A CF grid mapping names no prime meridian (BoM's do not): pyproj then looked
+    "Greenwich" up by name in its database, 0.3 s of CPU for each read of a BoM file (a tar of
+    two frames, read by the gateway and the worker, took over a second)."""
+    import pyproj.crs.datum
+
+    looked_up: list[str] = []
+    real = pyproj.crs.datum.PrimeMeridian
+
+    class Spy:
+        @staticmethod
+        def from_user_input(value):
+            if isinstance(value, str):
+                looked_up.append(value)
+            return real.from_user_input(value)
+
+    monkeypatch.setattr(pyproj.crs.datum, "PrimeMeridian", Spy)
+    ds = read_sequence([Blob(*seeds["bom-rf3"])])
+    assert looked_up == []
+    crs = pyproj.CRS.from_wkt(ds["crs"].attrs["crs_wkt"])
+    assert crs.prime_meridian.longitude == 0.0
+    assert crs.coordinate_operation.method_name == "Albers Equal Area"
