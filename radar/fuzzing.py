@@ -19,6 +19,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import math
 import random
 import re
 import signal
@@ -301,7 +302,15 @@ class Report:
     slow: int = 0  # inputs over SLOW_S
     slowest_s: float = 0.0
     slowest_mutation: str = ""
+    seconds: list[float] = field(default_factory=list)  # CPU seconds of every input
     examples: dict[str, str] = field(default_factory=dict)  # escaped type -> mutation, message
+
+    def percentile_s(self, q: float) -> float:
+        """CPU seconds that ``q`` per cent of the inputs took at most (nearest rank)."""
+        ordered = sorted(self.seconds)
+        if not ordered:
+            return 0.0
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
     @property
     def ok(self) -> bool:
@@ -425,6 +434,7 @@ class Escaped(Exception):
 
 def record(report: Report, outcome: Outcome) -> None:
     report.inputs += 1
+    report.seconds.append(outcome.seconds)
     if outcome.seconds > report.slowest_s:
         report.slowest_s, report.slowest_mutation = outcome.seconds, outcome.mutation
     report.slow += outcome.seconds > SLOW_S

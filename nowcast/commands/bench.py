@@ -495,6 +495,7 @@ def bench_fuzz(
             "escaped": dict(report.escaped),
             "hangs": report.hangs,
             f"over_{SLOW_S:g}s": report.slow,
+            "p99_s": round(report.percentile_s(99), 3),
             "slowest_s": round(report.slowest_s, 3),
             "slowest_mutation": report.slowest_mutation,
             "examples": report.examples,
@@ -507,7 +508,8 @@ def bench_fuzz(
             click.echo(
                 f"{fmt:<14} {row['inputs']:>6} inputs: {row['accepted']} read, refused "
                 f"({refused}); escaped: {escaped}; hangs {row['hangs']}; over {SLOW_S:g} s CPU "
-                f"{report.slow}; slowest {row['slowest_s']:.3f} s ({row['slowest_mutation']}); "
+                f"{report.slow}; p99 {row['p99_s']:.3f} s, slowest {row['slowest_s']:.3f} s "
+                f"({row['slowest_mutation']}); "
                 f"{row['run_s']:.0f} s"
             )
             for kind, example in report.examples.items():

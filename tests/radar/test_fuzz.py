@@ -327,3 +327,18 @@ def test_grid_mapping_without_a_prime_meridian_is_not_looked_up(seeds, monkeypat
     crs = pyproj.CRS.from_wkt(ds["crs"].attrs["crs_wkt"])
     assert crs.prime_meridian.longitude == 0.0
     assert crs.coordinate_operation.method_name == "Albers Equal Area"
+
+
+def test_report_counts_and_percentiles() -> None:
+    """The benchmark's per-format figures: p99 by nearest rank over every input's time."""
+    from radar.fuzzing import Outcome, Report, record
+
+    report = Report("x")
+    for i in range(1, 201):  # 0.01 .. 2.00 s; one escape, one refusal
+        error = KeyError("k") if i == 7 else None
+        record(report, Outcome("m", i / 100, error, "FormatError" if i == 8 else None))
+    assert (report.inputs, report.accepted, dict(report.refused)) == (200, 198, {"FormatError": 1})
+    assert dict(report.escaped) == {"KeyError": 1}
+    assert report.percentile_s(99) == 1.98
+    assert report.percentile_s(50) == 1.0
+    assert (report.slowest_s, report.slow) == (2.0, 100)
