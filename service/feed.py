@@ -590,14 +590,13 @@ class Feed:
             return  # pruned meanwhile by another process
         settings = self.app.settings
         try:
-            summary = check_sequence(frame_infos(files), model)
             job, _ = submit(
                 self.app.store,
                 self.app.runner,
                 files,
                 model,
                 self.settings.steps or model.t_out,
-                summary,
+                lambda: check_sequence(frame_infos(files), model),
                 settings.stale_after_seconds,
             )
         except Exception as exc:  # recorded as "nowcast failed"; the loop goes on

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from workers.seam import JobStore, ModelInfo, Runner, now_iso
@@ -24,7 +25,7 @@ def submit(
     files: list[tuple[str, bytes]],
     model: ModelInfo,
     steps: int,
-    summary: dict,
+    summarize: Callable[[], dict],
     stale_after: float,
 ) -> tuple[dict, bool]:
     """Create (or find) the job for this request; returns (job, cached).
@@ -35,6 +36,12 @@ def submit(
     a stale one (:func:`is_stale`) is started again under the same id. Creation and
     replacement are single atomic steps in the store; only the request that won one enqueues,
     so identical concurrent requests make one job and one message.
+
+    ``summarize`` checks the frames and returns their summary (product, grid, count; it
+    raises on bad input): called only when a job is to be made. A found job was made from
+    these very bytes, model and parameters, so they passed the same checks then; checking
+    again would be most of a cache hit's time for compressed frames (decompressing four
+    RADOLAN RY frames costs tens of ms).
     """
     jid = content_id(
         (data for _, data in files), model.name, model.meta.get("version", ""), {"steps": steps}
@@ -46,6 +53,7 @@ def submit(
     ):
         store.incr("cache_hits")
         return existing, True
+    summary = summarize()
     job = {
         "id": jid,
         "status": "queued",

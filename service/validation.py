@@ -14,12 +14,17 @@ from service.errors import ApiError
 from workers.seam import FramesMismatch, ModelInfo
 
 
-def frame_infos(files: list[tuple[str, bytes]]) -> list[FrameInfo]:
-    """Describe every uploaded file (archives: every member); 4xx on unreadable input."""
+def require_files(files: list[tuple[str, bytes]]) -> None:
+    """400 ``no_files`` for a request without frames."""
     if not files:
         raise ApiError(
             400, "no_files", "no frames uploaded: send one multipart field 'frames' per file"
         )
+
+
+def frame_infos(files: list[tuple[str, bytes]]) -> list[FrameInfo]:
+    """Describe every uploaded file (archives: every member); 4xx on unreadable input."""
+    require_files(files)
     infos: list[FrameInfo] = []
     for name, data in files:
         try:

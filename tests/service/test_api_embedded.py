@@ -42,7 +42,12 @@ def test_real_ry_frames_end_to_end(client, dwd_dir: Path) -> None:
     assert client.get("/models").json()["providers"] == {"embedded": cpu}
 
 
-def test_same_request_is_not_recomputed(client, dwd_dir: Path) -> None:
+def test_same_request_is_not_recomputed(client, dwd_dir: Path, monkeypatch) -> None:
+    import service.api.routes.nowcast as route
+
+    checked = []  # the header checks run for a new job only (a hit's bytes passed them)
+    real_infos = route.frame_infos
+    monkeypatch.setattr(route, "frame_infos", lambda f: checked.append(len(f)) or real_infos(f))
     files = upload(ry_files(dwd_dir, 4))
     first = client.post("/nowcast", files=files).json()
     wait_for(client, first["id"])
@@ -52,6 +57,7 @@ def test_same_request_is_not_recomputed(client, dwd_dir: Path) -> None:
     after = client.app.state.store.stats()
     assert after["computations"] == stats["computations"]
     assert after["cache_hits"] == stats.get("cache_hits", 0) + 1
+    assert checked == [4]
     other = client.post("/nowcast", files=files, data={"steps": "3"}).json()
     assert other["id"] != first["id"]  # different parameters, different job
 

@@ -11,7 +11,7 @@ from service.auth import charge_job
 from service.errors import ApiError, error_responses
 from service.schemas import JobPublic
 from service.submission import public, submit
-from service.validation import check_sequence, frame_infos
+from service.validation import check_sequence, frame_infos, require_files
 
 router = APIRouter(tags=["nowcast"], dependencies=[Depends(charge_job)])
 
@@ -75,9 +75,15 @@ def create_nowcast(
     steps = steps or entry.t_out
     if steps > settings.max_steps:
         raise ApiError(422, "bad_parameter", f"steps={steps}: at most {settings.max_steps}")
-    summary = check_sequence(frame_infos(files), entry)
+    require_files(files)
     job, cached = submit(
-        state.store, state.runner, files, entry, steps, summary, settings.stale_after_seconds
+        state.store,
+        state.runner,
+        files,
+        entry,
+        steps,
+        lambda: check_sequence(frame_infos(files), entry),  # a cache hit skips the checks
+        settings.stale_after_seconds,
     )
     state.metrics.requests.labels("cached" if cached else "new").inc()
     response.headers["Location"] = f"/jobs/{job['id']}"
