@@ -14,10 +14,10 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartParser
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.middleware.cors import CORSMiddleware
 
+from service import multipart
 from service.api.routes import feed, jobs, models, nowcast, utils, viewer
 from service.auth import Guard
 from service.errors import (
@@ -59,11 +59,10 @@ def build_state(app: FastAPI, settings: Settings) -> None:
         log.warning("no ONNX models in %s: POST /nowcast will answer 404", settings.model_dir)
 
 
-#: Multipart parts up to this size stay in memory while a body is parsed (Starlette's default,
-#: 1 MiB, writes every larger frame to a temporary file that the route reads back at once: half
-#: the parsing time of a cache hit). The body limit bounds the memory either way, and the route
-#: holds the whole upload in memory next.
-MultiPartParser.spool_max_size = 64 * 2**20
+#: Uploaded files stay the request's own chunks until the route reads them (no copy on the
+#: event loop; Starlette's own parser spooled every frame over 1 MiB to a temporary file). The
+#: body limit bounds the memory, and the route holds the whole upload in memory next.
+multipart.install()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -19,9 +19,10 @@ router = APIRouter(tags=["nowcast"], dependencies=[Depends(charge_job)])
 def read_uploads(
     uploads: list[UploadFile], limit_bytes: int, max_files: int
 ) -> list[tuple[str, bytes]]:
-    """Read the uploaded (already spooled) files, refusing as soon as the total passes the
-    limit. The request body itself is bounded earlier, while it streams in
-    (:func:`service.main.create_app`, ``max_body_size``)."""
+    """Read the uploaded files (held as the request's chunks, :mod:`service.multipart`: the
+    read joins them), refusing as soon as the total passes the limit. The request body itself
+    is bounded earlier, while it streams in (:func:`service.main.create_app`,
+    ``max_body_size``)."""
     if len(uploads) > max_files:
         raise ApiError(413, "too_large", f"{len(uploads)} files; at most {max_files} per request")
     files, total = [], 0
