@@ -150,6 +150,13 @@ def _rv_frames(data: Path) -> list[tuple[str, bytes]]:
     ]
 
 
+def _ry_frames(data: Path) -> list[tuple[str, bytes]]:
+    """Five consecutive RADOLAN RY frames (2025-11-16 13:45-14:05) as DWD publishes them (bz2,
+    some 40 KB each)."""
+    folder = data / "dwd/martines1_ry"
+    return [(p.name, p.read_bytes()) for p in sorted(folder.glob("raa01-ry_10000-251116*"))]
+
+
 def _median_phases(records: list[dict]) -> dict[str, float]:
     """Median seconds per phase over job records' ``timings``."""
     return {k: statistics.median([r.get(k, 0.0) for r in records]) for k in records[0]}
@@ -532,10 +539,14 @@ def bench_fuzz(
 @click.option("--burst", "n_burst", default=24, show_default=True, help="Fresh jobs at once.")
 @click.option("--drain", "drain_s", default=900.0, show_default=True,
               help="Most seconds to wait for the burst's jobs to end.")  # fmt: skip
+@click.option("--frames", "kind", type=click.Choice(["de1200", "ry"]), default="de1200",
+              show_default=True, help="Four DE1200 RADVOR frames (10.6 MB a request) or four "
+              "RADOLAN RY frames as DWD publishes them (bz2, 0.16 MB).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True)
 def bench_load(
     data: Path,
     model_dir: Path | None,
+    kind: str,
     redis_url: str,
     duration: float,
     concurrency: int,
@@ -549,7 +560,7 @@ def bench_load(
     from workers.seam import get_settings
 
     figures = run(
-        _rv_frames(data),
+        _rv_frames(data) if kind == "de1200" else _ry_frames(data),
         model_dir or get_settings().model_dir,
         redis_url,
         duration,
