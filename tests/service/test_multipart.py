@@ -11,7 +11,8 @@ import starlette.requests
 from starlette.datastructures import Headers, UploadFile
 
 import service.main  # noqa: F401 - installs the parser, as the app does
-from service.multipart import ChunkedMultiPartParser, PartFile
+import service.multipart
+from service.multipart import ChunkedMultiPartParser, PartFile, join
 
 
 def body_of(files: list[tuple[str, bytes]], fields: dict) -> tuple[bytes, str]:
@@ -58,3 +59,14 @@ def test_a_whole_read_is_the_joined_bytes_themselves() -> None:
 
 def test_the_gateway_parses_with_it() -> None:
     assert starlette.requests.MultiPartParser is ChunkedMultiPartParser
+
+
+@pytest.mark.parametrize("limit", [10**9, 1000])
+def test_large_parts_are_joined_the_same_through_a_memory_file(monkeypatch, limit: int) -> None:
+    """Above the limit the pieces go through a memory file (the GIL is let go while copying);
+    the bytes must be the same."""
+    monkeypatch.setattr(service.multipart, "JOIN_IN_MEMORY_MAX", limit)
+    data = os.urandom(300_000)
+    pieces = [memoryview(data)[i : i + 4097] for i in range(0, len(data), 4097)]
+    assert join(pieces) == data and join([]) == b""
+    assert PartFile([*pieces, b"tail"]).read() == data + b"tail"
