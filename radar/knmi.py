@@ -9,6 +9,7 @@ product interval in the ``overview`` group.
 from __future__ import annotations
 
 import io
+import math
 import re
 
 import numpy as np
@@ -144,6 +145,12 @@ def read_knmi_hdf5(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
     except DAMAGED as exc:
         raise FormatError(f"{blob.name}: unreadable or incomplete KNMI HDF5 ({exc})") from None
 
+    geometry = (col_offset, row_offset, size_x, size_y)
+    if not all(math.isfinite(v) for v in geometry) or 0.0 in (size_x, size_y):
+        # inf and NaN made round() raise in _knmi_axis (found by fuzzing)
+        raise FormatError(
+            f"{blob.name}: grid offsets and pixel sizes must be finite, sizes not 0: {geometry}"
+        )
     match = _CALIBRATION.search(formula)
     if not match:
         raise FormatError(f"{blob.name}: unknown KNMI calibration formula {formula!r}")

@@ -265,9 +265,14 @@ def _set(path: str, key: str | None, value):
         ("bom-rf3", _set("start_time", None, 2**62), "time out of range"),
         # an infinite size: OverflowError from int() in the gateway's header read
         ("odim", _set("where", "xsize", float("inf")), "ODIM_H5 metadata"),
+        # round() of an infinite or NaN grid offset or pixel size (OverflowError, ValueError)
+        ("knmi-hdf5", _set("geographic", "geo_row_offset", float("inf")), "must be finite"),
+        ("knmi-hdf5", _set("geographic", "geo_column_offset", float("nan")), "must be finite"),
+        ("knmi-hdf5", _set("geographic", "geo_pixel_size_x", float("nan")), "must be finite"),
     ],
     ids=["bom-parallel-text", "bom-parallel-date", "bom-parallel-missing",
-         "bom-valid-time-huge", "bom-start-time-huge", "odim-size-inf"],
+         "bom-valid-time-huge", "bom-start-time-huge", "odim-size-inf",
+         "knmi-offset-inf", "knmi-offset-nan", "knmi-size-nan"],
 )  # fmt: skip
 def test_hostile_metadata_is_refused(seeds, fmt: str, edit, match: str) -> None:
     name, data = seeds[fmt]
