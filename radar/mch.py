@@ -8,6 +8,7 @@ the GIF comment, else from the file name. Without pysteps the reader raises
 
 from __future__ import annotations
 
+import io
 import re
 import warnings
 
@@ -15,8 +16,9 @@ import numpy as np
 import pandas as pd
 import pyproj
 import xarray as xr
+from PIL import Image
 
-from radar._pysteps import pixel_centres, run_importer
+from radar._pysteps import pixel_centres, pysteps_module, run_importer
 from radar.canonical import RAIN_UNITS, one_frame
 from radar.exceptions import FormatError
 from radar.sources import MAX_FRAME_VALUES, Blob, base_name, check_values, expanded
@@ -29,6 +31,8 @@ _MCH_NAME = re.compile(
 )
 _MCH_PRDT = re.compile(rb"PRDT=(?P<product>[A-Z]{3})(?P<when>\d{9})")
 _MCH_ACCU = re.compile(rb"ACCUm=(?P<accum>\d+)")
+#: rows x columns of the Swiss CCS4 grid, the only one these composites come on
+CCS4_SHAPE = (640, 710)
 #: products on pysteps' 8-bit scale of accumulated precipitation (mm per ACCUm minutes)
 MCH_PRODUCTS = ("AQC", "CPC")
 
@@ -88,6 +92,20 @@ def read_mch_gif(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
     except ValueError:
         raise FormatError(f"{blob.name}: unreadable MeteoSwiss time {when!r}") from None
 
+    # the first frame's own descriptor may promise more than the screen (a fuzzed GIF decoded
+    # 33408 x 710 pixels, over a second, before its shape was found wrong): PIL reads both
+    # descriptors without decoding a pixel
+    pysteps_module("pysteps.io.importers", "reading MeteoSwiss GIF composites")  # says so first
+    try:
+        with Image.open(io.BytesIO(blob.data)) as image:
+            cols, rows = image.size
+    except Exception as exc:  # PIL raises many types for damaged files
+        raise FormatError(f"{blob.name}: unreadable GIF ({type(exc).__name__}: {exc})") from None
+    if (rows, cols) != CCS4_SHAPE:
+        raise FormatError(
+            f"{blob.name}: image of {rows}x{cols} pixels does not fit the Swiss CCS4 grid "
+            f"({CCS4_SHAPE[0]}x{CCS4_SHAPE[1]})"
+        )
     amount, _, meta = run_importer(
         blob,
         base_name(blob.name, "frame.gif"),

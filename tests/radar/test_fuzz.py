@@ -185,6 +185,38 @@ def test_gif_whose_header_promises_a_huge_screen(seeds) -> None:
         read(data[:6] + size + size + data[10:], name)
 
 
+def _gif_image_descriptor(data: bytes) -> int:
+    """Offset of the first image descriptor (0x2C) of a GIF: after the screen descriptor, its
+    colour table and any extension blocks."""
+    pos = 13 + (3 * 2 ** ((data[10] & 7) + 1) if data[10] & 0x80 else 0)
+    while data[pos] == 0x21:  # extension: label, then sub-blocks up to an empty one
+        pos += 2
+        while data[pos]:
+            pos += data[pos] + 1
+        pos += 1
+    assert data[pos] == 0x2C
+    return pos
+
+
+def test_gif_whose_first_frame_is_larger_than_its_screen(seeds, monkeypatch) -> None:
+    """The screen was checked, the frame's own descriptor not: PIL and pysteps decoded a frame
+    of 33408 x 710 pixels (over a second) before its shape was found wrong. Now it is refused
+    before pysteps is asked to decode anything."""
+    import radar.mch
+
+    name, data = seeds["mch-gif"]
+    pos = _gif_image_descriptor(data)
+    assert data[pos + 5 : pos + 9] == (710).to_bytes(2, "little") + (640).to_bytes(2, "little")
+    edited = data[: pos + 7] + (33408).to_bytes(2, "little") + data[pos + 9 :]
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("pysteps was asked to decode the frame")
+
+    monkeypatch.setattr(radar.mch, "run_importer", no_decoding)
+    with pytest.raises(FormatError, match="33408x710 pixels does not fit"):
+        read(edited, name)
+
+
 def test_pgm_whose_header_promises_a_huge_image(seeds) -> None:
     name, data = seeds["fmi-pgm"]
     assert b"\n760 1226\n" in data[:4096]
