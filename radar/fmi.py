@@ -53,10 +53,17 @@ def read_fmi_pgm(blob: Blob, keep_dbz: bool = False) -> xr.Dataset:
     if blob.data[:2] != b"P5":
         raise FormatError(f"{blob.name}: not a binary PGM file (FMI composites are P5 PGM)")
     head = _pgm_header(blob.data)
-    size = re.findall(rb"\d+", re.sub(rb"#[^\n]*", b"", head[2:]))[:2]  # width, height
-    if len(size) < 2:
-        raise FormatError(f"{blob.name}: PGM header without a size")
-    check_values(int(size[0]) * int(size[1]), blob.name, MAX_FRAME_VALUES)
+    numbers = re.findall(rb"\d+", re.sub(rb"#[^\n]*", b"", head[2:]))[:3]
+    if len(numbers) < 3:
+        raise FormatError(f"{blob.name}: PGM header without a size and a maximum value")
+    width, height, maxval = (int(n) for n in numbers)
+    check_values(width * height, blob.name, MAX_FRAME_VALUES)
+    if maxval != 255:
+        # PIL decodes any other maximum pixel by pixel in Python (1.4 s for this grid; found
+        # by fuzzing)
+        raise FormatError(
+            f"{blob.name}: PGM maximum value {maxval}; FMI composites are 8-bit (255)"
+        )
     obstime = _FMI_OBSTIME.search(head)
     named = _FMI_NAME.search(base_name(blob.name, ""))
     when = obstime[1].decode() if obstime else named["when"] if named else None
