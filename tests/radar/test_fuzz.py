@@ -58,12 +58,20 @@ def read(data: bytes, name: str = "frame") -> None:
 # --- regressions: one per bug found by `nowcast bench fuzz` ---------------------------------
 
 
-def test_radolan_with_an_interval_of_zero(seeds) -> None:
-    """wradlib divided by the header's INT (ZeroDivisionError)."""
+@pytest.mark.parametrize(
+    "field, damaged, match",
+    [
+        # wradlib divided by the header's INT (ZeroDivisionError)
+        pytest.param(b"INT  60", b"INT   0", "cannot decode", id="interval-of-zero"),
+        # wradlib looks up the header's BY (data size) when it reads the data (KeyError)
+        pytest.param(b"BY1620153", b"", "damaged RADOLAN", id="no-data-size"),
+    ],
+)
+def test_radolan_with_a_damaged_header_field(seeds, field, damaged, match) -> None:
     name, data = seeds["radolan"]
-    assert b"INT  60" in data[:200]
-    with pytest.raises(FormatError, match="cannot decode"):
-        read(data.replace(b"INT  60", b"INT   0", 1), name)
+    assert field in data[:200]
+    with pytest.raises(FormatError, match=match):
+        read(data.replace(field, damaged, 1), name)
 
 
 def test_fmi_pgm_with_a_pixel_size_of_zero(seeds) -> None:
@@ -166,14 +174,6 @@ def test_knmi_calibration_value_that_is_not_a_number(seeds, value) -> None:
     else:
         with pytest.raises(FormatError, match="not a number"):
             read(data, "text.hf5")
-
-
-def test_radolan_header_without_a_data_size(seeds) -> None:
-    """wradlib looks up the header's BY (data size) when it reads the data (KeyError)."""
-    name, data = seeds["radolan"]
-    assert b"BY1620153" in data[:100]
-    with pytest.raises(FormatError, match="damaged RADOLAN"):
-        read(data.replace(b"BY1620153", b"", 1), name)
 
 
 def test_gif_whose_header_promises_a_huge_screen(seeds) -> None:
