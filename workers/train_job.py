@@ -51,6 +51,7 @@ def _options() -> dict[str, list[tuple[str, dict]]]:
     :class:`~models.training.TrainConfig` field of the flag's name (or ``dest``), and the
     default is that field's, so the parser and the config cannot drift apart."""
     from models.registry import VARIANTS
+    from models.training import LOSSES
 
     return {
         "data": [
@@ -152,9 +153,9 @@ def _options() -> dict[str, list[tuple[str, dict]]]:
             ),
             _opt(
                 "--loss",
-                "the papers' MSE + MAE, or the same weighted by observed rate as B-MSE (1, 2, 5, "
-                "10, 30 at 2, 5, 10, 30 mm/h)",
-                choices=("mse+mae", "balanced"),
+                "the papers' MSE + MAE, the same weighted by observed rate as B-MSE (1, 2, 5, "
+                "10, 30 at 2, 5, 10, 30 mm/h), or that plus a soft CSI at 0.5-10 mm/h",
+                choices=LOSSES,
             ),
             _opt(
                 "--sampling",

@@ -8,7 +8,15 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from models.metrics import balance_weights as metric_weights  # noqa: E402
-from models.training import TrainConfig, balance_weights, sequence_loss, truth_mask  # noqa: E402
+from models.training import (  # noqa: E402
+    CSI_THRESHOLDS,
+    CSI_WEIGHT,
+    TrainConfig,
+    balance_weights,
+    sequence_loss,
+    soft_csi,
+    truth_mask,
+)
 from radar.transforms import rain_to_pixel  # noqa: E402
 
 
@@ -29,6 +37,48 @@ def test_balanced_weights_are_the_b_mse_weights_in_pixel_space():
     )
     with pytest.raises(ValueError, match="unknown loss"):
         sequence_loss(zero, heavy, "huber")
+
+
+def _rain(rates) -> torch.Tensor:
+    return torch.as_tensor(rain_to_pixel(np.asarray(rates, dtype=np.float32)))
+
+
+def test_soft_csi_scores_each_step_like_the_csi_it_stands_for():
+    truth = torch.zeros(2, 3, 1, 16, 16)
+    truth[:, :, :, 4:12, 4:12] = _rain([40.0])  # a heavy core: above every threshold
+    perfect = soft_csi(truth, truth)
+    assert perfect.shape == (3,)
+    assert torch.all(perfect > 0.98)
+    dry = soft_csi(torch.zeros_like(truth), truth)
+    assert torch.all(dry < 0.02)  # every observed pixel missed
+    # half the core forecast: CSI 1/2 at every threshold
+    half = torch.zeros_like(truth)
+    half[:, :, :, 4:12, 4:8] = _rain([40.0])
+    np.testing.assert_allclose(soft_csi(half, truth).numpy(), 0.5, atol=0.02)
+    # a light forecast (between 0.5 and 1 mm/h) of the core hits the lowest threshold only
+    light = torch.where(truth > 0, _rain([0.7]), torch.zeros(()))
+    assert float(soft_csi(light, truth)[0]) == pytest.approx(1 / len(CSI_THRESHOLDS), abs=0.05)
+    # masked-out pixels count neither as hits nor as misses
+    mask = torch.zeros_like(truth)
+    mask[:, :, :, :, 8:] = 1.0
+    assert torch.all(soft_csi(half, truth, mask) < 0.02)
+    assert torch.all(soft_csi(half, truth, 1 - mask) > 0.98)
+
+
+def test_balanced_csi_loss_adds_the_csi_term_with_gradients_at_the_rain_edges():
+    truth = torch.zeros(1, 2, 1, 8, 8)
+    truth[:, :, :, 2:6, 2:6] = _rain([3.0])
+    pred = torch.zeros_like(truth)
+    balanced = sequence_loss(pred, truth, "balanced")
+    both = sequence_loss(pred, truth, "balanced+csi")
+    expected = CSI_WEIGHT * 64 * (1 - soft_csi(pred, truth)).mean()
+    assert float(both - balanced) == pytest.approx(float(expected), rel=1e-5)
+    assert float(both - balanced) > 0.5 * CSI_WEIGHT * 64
+    near = torch.where(truth > 0, _rain([0.9]), torch.zeros(())).requires_grad_(True)
+    sequence_loss(near, truth, "balanced+csi").backward()
+    gain = -near.grad[truth > 0]  # raising an under-forecast core lowers the loss
+    assert torch.all(gain > 0)
+    assert float(sequence_loss(truth, truth, "balanced+csi")) < float(both) / 5
 
 
 def test_linear_scheduled_sampling_decays_to_predictions_and_keeps_inputs_true():
