@@ -74,6 +74,9 @@ class TrainConfig:
     lr: float = 3e-4
     lr_schedule: str = "constant"
     loss: str = "mse+mae"
+    # what workers apply after the network (ONNX metadata); under cdf-match the CSI term of
+    # the loss scores the forecast as it will be matched to the last input frame
+    postprocess: str = "none"
     sampling: str = "auto"  # linear | reverse | none | auto (reverse for predrnn-v2)
     decouple_weight: float = 0.01
     augment: bool = True
@@ -286,7 +289,7 @@ LOSSES = ("mse+mae", "balanced", "balanced+csi")
 CSI_THRESHOLDS = (0.5, 1.0, 2.0, 5.0, 10.0)
 CSI_SOFTNESS_DB = 2.0
 #: weight of (1 - soft CSI) per pixel of a frame, against the balanced error summed over them
-CSI_WEIGHT = 0.1
+CSI_WEIGHT = 1.0
 
 
 def balance_weights(truth: torch.Tensor) -> torch.Tensor:
@@ -296,16 +299,41 @@ def balance_weights(truth: torch.Tensor) -> torch.Tensor:
     return weights[torch.bucketize(truth.contiguous(), edges.to(truth.device), right=True)]
 
 
+def matched_levels(pred: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """[T, B, S, 1, 1, 1] forecast pixel values that play the thresholds after distribution
+    matching: for threshold k, the value above which ``pred`` [B, S, 1, H, W] has as many
+    pixels as ``reference`` [B, 1, H, W] has above the threshold (+inf where it has none).
+    The workers' ``cdf-match`` gives every forecast pixel the reference value of its rank, so
+    a pixel ends above threshold k exactly when it lies above this level; no gradient."""
+    levels = torch.as_tensor(
+        rain_to_pixel(np.asarray(CSI_THRESHOLDS, dtype=np.float32)), device=pred.device
+    )
+    flat = pred.detach().flatten(2)  # [B, S, H W]
+    ranked = flat.sort(dim=2, descending=True).values
+    counts = (reference.flatten(1).unsqueeze(0) >= levels.view(-1, 1, 1)).sum(2)  # [T, B]
+    index = (counts - 1).clamp(min=0).view(len(levels), -1, 1, 1).expand(-1, -1, flat.shape[1], 1)
+    picked = torch.gather(ranked.unsqueeze(0).expand(len(levels), -1, -1, -1), 3, index)
+    picked = torch.where(counts.view(len(levels), -1, 1, 1) > 0, picked, torch.inf)
+    return picked.view(len(levels), *pred.shape[:2], 1, 1, 1)
+
+
 def soft_csi(
-    pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor | None = None
+    pred: torch.Tensor,
+    truth: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    reference: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """[S] critical success index of every step of [B, S, 1, H, W] pixels, pooled over batch
     and space, averaged over :data:`CSI_THRESHOLDS`; a forecast pixel counts as "above" by a
-    sigmoid of its distance to the threshold, so that the index has gradients."""
+    sigmoid of its distance to the threshold, so that the index has gradients. With
+    ``reference`` [B, 1, H, W] (the last observed frame) the forecast is scored as it will be
+    after distribution matching to it: against :func:`matched_levels` instead of the
+    thresholds."""
     levels = rain_to_pixel(np.asarray(CSI_THRESHOLDS, dtype=np.float32))
     levels = torch.as_tensor(levels, dtype=pred.dtype, device=pred.device).view(-1, 1, 1, 1, 1, 1)
+    cut = levels if reference is None else matched_levels(pred, reference)
     width = CSI_SOFTNESS_DB / DBZ_RANGE
-    above = torch.sigmoid((pred.unsqueeze(0) - levels) / width)
+    above = torch.sigmoid((pred.unsqueeze(0) - cut) / width)
     observed = (truth.unsqueeze(0) >= levels).to(pred.dtype)
     if mask is not None:
         above, observed = above * mask, observed * mask
@@ -320,16 +348,17 @@ def sequence_loss(
     truth: torch.Tensor,
     kind: str = "mse+mae",
     mask: torch.Tensor | None = None,
+    reference: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """MSE + MAE summed over pixels, averaged over time and batch (REFERENCE.md §4).
 
     ``balanced`` weighs each pixel by its observed rate as B-MSE/B-MAE do, a knob against the
     MSE-trained network's habit of washing out heavy rain. ``balanced+csi`` adds
-    :data:`CSI_WEIGHT` x pixels x (1 - :func:`soft_csi`): the error alone is smallest for a
-    blurred forecast whose rain areas are wrong, which the distribution matching after it
-    cannot mend, while the categorical scores users read need the areas above 0.5-10 mm/h
-    right. ``mask`` (0/1 like ``pred``) leaves out pixels no forecast can know (rain advected
-    in from outside the crop).
+    :data:`CSI_WEIGHT` x pixels x (1 - :func:`soft_csi`), scored after distribution matching
+    to ``reference`` when given: the error alone is smallest for a blurred forecast, whose
+    rain areas, once matched, are not the ones the categorical scores users read need.
+    ``mask`` (0/1 like ``pred``) leaves out pixels no forecast can know (rain advected in from
+    outside the crop).
     """
     diff = pred - truth
     err = diff.pow(2) + diff.abs()
@@ -342,7 +371,7 @@ def sequence_loss(
     loss = err.flatten(2).sum(2).mean()
     if kind == "balanced+csi":
         pixels = pred.shape[-1] * pred.shape[-2]
-        loss = loss + CSI_WEIGHT * pixels * (1 - soft_csi(pred, truth, mask)).mean()
+        loss = loss + CSI_WEIGHT * pixels * (1 - soft_csi(pred, truth, mask, reference)).mean()
     return loss
 
 
@@ -418,7 +447,8 @@ def validate(model: Nowcaster, loader, cfg: TrainConfig, device: torch.device) -
             mask = model.loss_mask(motion, seq.shape[1])[:, cfg.t_in - 1 :]
         b = seq.shape[0]
         pixels = float(mask.sum()) or 1.0
-        totals["loss"] += float(sequence_loss(pred, truth, cfg.loss, mask)) * b
+        reference = seq[:, cfg.t_in - 1] if cfg.postprocess == "cdf-match" else None
+        totals["loss"] += float(sequence_loss(pred, truth, cfg.loss, mask, reference)) * b
         totals["mse"] += float(((pred - truth) ** 2 * mask).sum()) / pixels * b
         totals["mae"] += float(((pred - truth).abs() * mask).sum()) / pixels * b
         p, o = (pred >= wet) & (mask > 0), (truth >= wet) & (mask > 0)
@@ -602,7 +632,8 @@ def train(cfg: TrainConfig, report: Callable[[dict], None] | None = None) -> Pat
                 else:
                     pred, extra = net(seq, mask, motion)
                     valid = model.loss_mask(motion, seq.shape[1])
-                loss = sequence_loss(pred.float(), seq[:, 1:], cfg.loss, valid)
+                reference = seq[:, cfg.t_in - 1] if cfg.postprocess == "cdf-match" else None
+                loss = sequence_loss(pred.float(), seq[:, 1:], cfg.loss, valid, reference)
                 if model.adapter is not None:
                     loss = loss + cfg.decouple_weight * extra
             optimizer.zero_grad(set_to_none=True)
@@ -685,6 +716,7 @@ def export_best(cfg: TrainConfig, run: Path) -> Path:
             "seed": cfg.seed,
         },
         version=time.strftime("%Y%m%d"),
+        postprocess=cfg.postprocess,
     )
     path, worst = export_checked(model, run / f"{cfg.run_name}.onnx", meta)
     log.info("exported %s (parity %.1e)", path, worst)

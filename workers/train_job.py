@@ -158,6 +158,12 @@ def _options() -> dict[str, list[tuple[str, dict]]]:
                 choices=LOSSES,
             ),
             _opt(
+                "--postprocess",
+                "what workers apply after the network (model metadata); cdf-match also makes "
+                "the loss's CSI term score the forecast as matched to the last input frame",
+                choices=("none", "cdf-match"),
+            ),
+            _opt(
                 "--sampling",
                 "scheduled sampling: linear decay of the truth probability, PredRNN-V2's reverse "
                 "schedule, or none; auto = reverse for predrnn-v2, else linear",

@@ -13,6 +13,7 @@ from models.training import (  # noqa: E402
     CSI_WEIGHT,
     TrainConfig,
     balance_weights,
+    matched_levels,
     sequence_loss,
     soft_csi,
     truth_mask,
@@ -67,7 +68,7 @@ def test_soft_csi_scores_each_step_like_the_csi_it_stands_for():
 
 def test_balanced_csi_loss_adds_the_csi_term_with_gradients_at_the_rain_edges():
     truth = torch.zeros(1, 2, 1, 8, 8)
-    truth[:, :, :, 2:6, 2:6] = _rain([3.0])
+    truth[:, :, :, 2:6, 2:6] = _rain([40.0])
     pred = torch.zeros_like(truth)
     balanced = sequence_loss(pred, truth, "balanced")
     both = sequence_loss(pred, truth, "balanced+csi")
@@ -79,6 +80,29 @@ def test_balanced_csi_loss_adds_the_csi_term_with_gradients_at_the_rain_edges():
     gain = -near.grad[truth > 0]  # raising an under-forecast core lowers the loss
     assert torch.all(gain > 0)
     assert float(sequence_loss(truth, truth, "balanced+csi")) < float(both) / 5
+
+
+def test_matched_csi_scores_the_forecast_as_distribution_matching_will_leave_it():
+    from workers.engine import match_distribution
+
+    gen = torch.Generator().manual_seed(3)
+    reference = torch.rand(2, 1, 12, 12, generator=gen) * 0.8
+    truth = torch.rand(2, 3, 1, 12, 12, generator=gen) * 0.8
+    pred = torch.rand(2, 3, 1, 12, 12, generator=gen) * 0.3  # far too dry before matching
+    levels = matched_levels(pred, reference)
+    thresholds = rain_to_pixel(np.asarray(CSI_THRESHOLDS, dtype=np.float32))
+    for b in range(2):
+        matched = match_distribution(pred[b, :, 0].numpy(), reference[b, 0].numpy())
+        for k, threshold in enumerate(thresholds):
+            for t in range(3):
+                above = pred[b, t, 0].numpy() >= levels[k, b, t].item()
+                np.testing.assert_array_equal(above, matched[t] >= threshold)
+    # scored as matched, the dry forecast is as good as its ranks; unmatched it misses all
+    assert float(soft_csi(pred, truth, reference=reference).mean()) > 2 * float(
+        soft_csi(pred, truth).mean()
+    )
+    # a reference with no rain above a threshold leaves nothing above it
+    assert torch.isinf(matched_levels(pred, torch.zeros_like(reference))).all()
 
 
 def test_linear_scheduled_sampling_decays_to_predictions_and_keeps_inputs_true():
