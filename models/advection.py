@@ -100,6 +100,11 @@ class Shifts:
         return self.ahead[n - 1] if n > 0 else self.back[-n - 1]
 
 
+def _no_fade_before_it(state_dict, prefix, *_args) -> None:
+    """Cascade checkpoints from before the learned fading load with none (zeros)."""
+    state_dict.setdefault(prefix + "level_fade", torch.zeros(len(cascade.SIGMAS) + 1))
+
+
 class AdvectionNowcaster(nn.Module):
     """A registered network in the ``lagrangian`` or ``residual`` mode (module docstring).
 
@@ -118,6 +123,9 @@ class AdvectionNowcaster(nn.Module):
         # start as extrapolation: the network's first output is a zero increment / correction
         nn.init.zeros_(net.head.weight)
         nn.init.zeros_(net.head.bias)
+        if mode == "cascade":  # learned per-level fading on top of the AR(2); 0 = none
+            self.level_fade = nn.Parameter(torch.zeros(len(cascade.SIGMAS) + 1))
+            self._register_load_state_dict_pre_hook(_no_fade_before_it)
 
     @property
     def config(self):
@@ -185,7 +193,7 @@ class AdvectionNowcaster(nn.Module):
         """The cascade forecast of leads 1..``steps`` from the last three inputs ``feed`` (already
         in the last one's frame), known where every one of them is on the grid."""
         valid = inside(shifts[2], feed[-1]) * inside(shifts[1], feed[-1])
-        return cascade.forecast(feed[-3:], steps, valid)
+        return cascade.forecast(feed[-3:], steps, valid, fade=self.level_fade)
 
     def _step(self, x, state, time, shifts, last, previous, prior=None):
         """One step emitting the frame at ``time``; ``x`` is the frame fed (model's frame),

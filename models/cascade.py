@@ -85,6 +85,7 @@ def forecast(
     steps: int,
     valid: torch.Tensor | None = None,
     sigmas: tuple[float, ...] = SIGMAS,
+    fade: torch.Tensor | None = None,
 ) -> list[torch.Tensor]:
     """S-PROG-style forecast of ``steps`` frames from the last three ``frames`` (oldest first,
     each [N, 1, H, W], already in the Lagrangian frame of the last one).
@@ -92,7 +93,10 @@ def forecast(
     ``valid`` [N, 1, H, W] marks the pixels every frame knows (rain moved in from outside the
     grid is unknown); correlations and level statistics use only those. Each level is
     normalised by its own mean and spread, extrapolated by its AR(2), and recomposed with the
-    last frame's mean and spread. Returns the frames at leads 1..steps in the same frame.
+    last frame's mean and spread. ``fade`` (one value per level, learnable) scales level i at
+    lead k by exp(fade[i] k) on top of its AR(2): how fast each scale should fade is then
+    learned from data instead of taken from three frames alone. Returns the frames at leads
+    1..steps in the same frame.
     """
     if len(frames) < 3:
         raise ValueError("the cascade's AR(2) needs the last three frames")
@@ -122,7 +126,11 @@ def forecast(
                 tuple(phi1 * c + phi2 * p for c, p in zip(current, previous, strict=True)),
             )
             per_lead.append(torch.cat(current, dim=1))  # [N, 2]: (a_k, b_k)
-        coefficients.append(torch.stack(per_lead, dim=1) * std.flatten(1).unsqueeze(1))
+        scale = std.flatten(1).unsqueeze(1)  # [N, 1, 1]
+        if fade is not None:
+            leads = torch.arange(1, steps + 1, dtype=scale.dtype, device=scale.device)
+            scale = scale * torch.exp(fade[level] * leads).view(1, -1, 1)
+        coefficients.append(torch.stack(per_lead, dim=1) * scale)
         last.append(z[2])
         before.append(z[1])
         offset = offset + mean  # the last frame's level means, summed

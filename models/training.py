@@ -91,6 +91,9 @@ class TrainConfig:
     progress: bool = True
     max_steps: int | None = None  # stop early (smoke tests); the run stays resumable
     init_from: str | None = None  # warm start: weights of another run's checkpoint
+    # train only the advection wrapper's own parameters (the cascade's level fading): the
+    # network stays as initialised
+    freeze_network: bool = False
     advection: str = "none"  # none or a mode of models.advection.MODES
     motion_method: str = "lk"
     motion_frames: int = 3
@@ -546,7 +549,13 @@ def train(cfg: TrainConfig, report: Callable[[dict], None] | None = None) -> Pat
     if cfg.crop % model.stride:
         raise ValueError(f"crop {cfg.crop} is not a multiple of the model's stride {model.stride}")
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    trained = [
+        p for n, p in model.named_parameters() if not (cfg.freeze_network and n.startswith("net."))
+    ]
+    if not trained:
+        raise ValueError("--freeze-network leaves nothing to train: this model has no parameters "
+                         "outside its network (only the cascade mode has)")  # fmt: skip
+    optimizer = torch.optim.Adam(trained, lr=cfg.lr)
     use_amp = cfg.amp and device.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)

@@ -158,6 +158,12 @@ def _options() -> dict[str, list[tuple[str, dict]]]:
                 choices=LOSSES,
             ),
             _opt(
+                "--freeze-network",
+                "train only the advection wrapper's own parameters (the cascade's level "
+                "fading); the network keeps its initial weights",
+                action="store_true",
+            ),
+            _opt(
                 "--postprocess",
                 "what workers apply after the network (model metadata); cdf-match also makes "
                 "the loss's CSI term score the forecast as matched to the last input frame",

@@ -196,6 +196,17 @@ def test_untrained_cascade_wrapper_forecasts_the_cascade_moved_to_every_lead():
     assert float(out[:, -1].std()) < 0.8 * float(extrapolation[:, -1].std())
 
 
+def test_cascade_checkpoints_from_before_the_learned_fading_load_with_none():
+    model = build("ms-convlstm", hidden=4, patch=1, t_in=3, t_out=2, advection="cascade")
+    old = {k: v for k, v in model.state_dict().items() if k != "level_fade"}
+    with torch.no_grad():
+        model.level_fade.fill_(0.5)
+    model.load_state_dict(old)
+    assert not model.level_fade.any()
+    model.level_fade.sum().backward()  # still a parameter the optimiser moves
+    assert model.level_fade.grad is not None
+
+
 def test_cascade_mode_needs_three_frames():
     with pytest.raises(ValueError, match="t_in >= 3"):
         build("ms-convlstm", hidden=4, patch=1, t_in=2, t_out=2, advection="cascade")
@@ -338,7 +349,7 @@ def reference_forecast(model: AdvectionNowcaster, frames, motion, steps: int):
     moved = [shift(frames[:, t], ahead[n - 2 - t]) if t < n - 1 else frames[:, t] for t in range(n)]
     if model.mode == "cascade":
         valid = inside(ahead[1], frames[:, 0]) * inside(ahead[0], frames[:, 0])
-        prior = cascade.forecast(moved[-3:], steps, valid)
+        prior = cascade.forecast(moved[-3:], steps, valid, fade=model.level_fade)
     state, pred, out = None, None, []
     for t in range(n + steps - 1):
         time = t + 2 - n  # of the frame this step emits, relative to the last input

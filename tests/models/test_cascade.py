@@ -75,6 +75,25 @@ def test_scales_that_decorrelate_fade_and_scales_that_persist_stay():
     assert float(out[-1].std()) > 0.8 * float(smooth.std())
 
 
+def test_fade_scales_each_level_by_its_rate_per_lead():
+    gen = torch.Generator().manual_seed(5)
+    smooth = smooth_field(64, 64, gen)
+    smooth = 0.5 + 0.3 * (smooth - smooth.min()) / (smooth.max() - smooth.min())
+    field = smooth + 0.03 * torch.randn(1, 1, 64, 64, generator=gen)
+    assert float(field.min()) > cascade.WET_PIXEL + 0.05  # all wet: nothing is cut to dry
+    finest = cascade.decompose(field)[0]
+    anomaly = finest - finest.mean()
+    rate = torch.tensor([-0.5, 0.0, 0.0, 0.0])  # the finest level: x e^-0.5 per lead
+    plain = cascade.forecast([field] * 3, steps=3)
+    faded = cascade.forecast([field] * 3, steps=3, fade=rate)
+    for k in range(3):
+        expected = plain[k] + (torch.exp(torch.tensor(-0.5 * (k + 1))) - 1) * anomaly
+        torch.testing.assert_close(faded[k], expected, rtol=0, atol=2e-3)
+    zero = cascade.forecast([field] * 3, steps=3, fade=torch.zeros(4))
+    for a, b in zip(plain, zero, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
 def test_pixels_outside_the_valid_area_do_not_change_the_coefficients():
     gen = torch.Generator().manual_seed(4)
     field = smooth_field(32, 32, gen)

@@ -115,6 +115,31 @@ def test_lagrangian_smoke_run_exports_a_model_the_engine_serves(tmp_path):
         main([*TINY, "--out", str(tmp_path / "c"), "--init-from", str(run / "best.pt")])
 
 
+def test_frozen_cascade_run_learns_only_the_level_fading(tmp_path):
+    from models.checkpoint import load_checkpoint
+    from workers.engine import Engine
+    from workers.train_job import main
+
+    start = build("ms-convlstm", hidden=4, patch=4, t_in=4, t_out=4, advection="cascade")
+    save_checkpoint(tmp_path / "start.pt", start)
+    args = [*TINY, "--advection", "cascade", "--loss", "balanced+csi", "--lr", "0.05"]
+    path = main(
+        [
+            *args,
+            *("--postprocess", "cdf-match", "--freeze-network"),
+            *("--out", str(tmp_path / "run"), "--init-from", str(tmp_path / "start.pt")),
+        ]
+    )
+    trained = load_checkpoint(tmp_path / "run" / "last.pt")["model"]
+    for name, value in start.state_dict().items():
+        if name != "level_fade":
+            torch.testing.assert_close(trained[name], value, rtol=0, atol=0)
+    assert trained["level_fade"].abs().min() > 0  # every level's fading moved
+    assert Engine(path, device="cpu").postprocess == "cdf-match"  # from the training config
+    with pytest.raises(ValueError, match="leaves nothing to train"):
+        main([*TINY, "--advection", "lagrangian", "--freeze-network", "--out", str(tmp_path / "l")])
+
+
 def test_warm_start_accepts_checkpoints_from_before_the_advection_modes(tmp_path):
     source = build("convlstm", hidden=4, layers=2, t_in=2, t_out=2)
     with torch.no_grad():
