@@ -113,11 +113,16 @@ def command(
         )
     if blend and not models:
         raise click.ClickException("--blend needs at least one --model")
+    resolved = [Path(m).resolve() for m in models]
+    if len(set(resolved)) < len(resolved):
+        raise click.ClickException("the same --model is given twice")
     methods = {}
     for path in models:
         if not str(path).endswith(".onnx"):
             path = _export_checkpoint(path, steps, output)
         name, method = onnx_method(path)
+        if name in methods:  # two runs of one recipe share a name: tell them by their files
+            name = f"{name} ({Path(path).parent.name}/{Path(path).name})"
         methods[name] = method
         for choice in postprocess:
             methods[f"{name} [{choice}]"] = onnx_method(path, postprocess=choice)[1]

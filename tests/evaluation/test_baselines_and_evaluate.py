@@ -125,3 +125,21 @@ def test_evaluate_scores_a_training_checkpoint(tmp_path: Path, capsys) -> None:
     methods = scores["methods"] if "methods" in scores else scores
     assert "tiny-ckpt" in methods and "persistence" in methods
     assert (tmp_path / "ev" / "tiny.onnx").exists()  # exported with 3 steps for the scoring
+
+
+def test_evaluate_command_keeps_two_models_of_one_name_apart(tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    write_netcdf(moving_rain(12), tmp_path / "seq.nc")
+    for run in ("a", "b"):  # two runs of one recipe: same model name, same file name
+        (tmp_path / run).mkdir()
+        persistence_model(tmp_path / run / "m.onnx", t_in=4, t_out=4)
+    args = ["evaluate", str(tmp_path / "seq.nc"), "--steps", "4", "--stride", "4"]
+    args += ["--baselines", "", "-o", str(tmp_path / "ev")]
+    assert (
+        main([*args, "--model", str(tmp_path / "a/m.onnx"), "--model", str(tmp_path / "b/m.onnx")])
+        == 0
+    )
+    methods = json.loads((tmp_path / "ev" / "scores.json").read_text())["methods"]
+    assert len(methods) == 2 and any(name.endswith("(b/m.onnx)") for name in methods)
+    twice = ["--model", str(tmp_path / "a/m.onnx")] * 2
+    assert main([*args, *twice]) == 1  # the same file again is a mistake, not a new row
