@@ -52,6 +52,7 @@ def _options() -> dict[str, list[tuple[str, dict]]]:
     default is that field's, so the parser and the config cannot drift apart."""
     from models.registry import VARIANTS
     from models.training import LOSSES
+    from workers.engine import POSTPROCESSING
 
     return {
         "data": [
@@ -167,7 +168,7 @@ def _options() -> dict[str, list[tuple[str, dict]]]:
                 "--postprocess",
                 "what workers apply after the network (model metadata); cdf-match also makes "
                 "the loss's CSI term score the forecast as matched to the last input frame",
-                choices=("none", "cdf-match"),
+                choices=POSTPROCESSING,
             ),
             _opt(
                 "--sampling",
