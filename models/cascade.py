@@ -109,6 +109,7 @@ def forecast(
     # coefficients with the last two normalised frames, instead of a pass over the grid per
     # lead and level (a quarter of a second saved on DE1200 at 24 leads).
     last, before, coefficients, offset = [], [], [], 0.0
+    leads = torch.arange(1, steps + 1, dtype=frames[-1].dtype, device=frames[-1].device)
     for level in range(len(sigmas) + 1):
         z, mean, std = [], None, None
         for cascade in cascades:
@@ -128,7 +129,6 @@ def forecast(
             per_lead.append(torch.cat(current, dim=1))  # [N, 2]: (a_k, b_k)
         scale = std.flatten(1).unsqueeze(1)  # [N, 1, 1]
         if fade is not None:
-            leads = torch.arange(1, steps + 1, dtype=scale.dtype, device=scale.device)
             scale = scale * torch.exp(fade[level] * leads).view(1, -1, 1)
         coefficients.append(torch.stack(per_lead, dim=1) * scale)
         last.append(z[2])

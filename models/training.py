@@ -291,6 +291,7 @@ LOSSES = ("mse+mae", "balanced", "balanced+csi")
 #: rain rates (mm/h) whose exceedance the soft-CSI term scores, and its sigmoid's width (dB)
 CSI_THRESHOLDS = (0.5, 1.0, 2.0, 5.0, 10.0)
 CSI_SOFTNESS_DB = 2.0
+_CSI_PIXELS = rain_to_pixel(np.asarray(CSI_THRESHOLDS, dtype=np.float32))  # the same, as pixels
 #: weight of (1 - soft CSI) per pixel of a frame, against the balanced error summed over them
 CSI_WEIGHT = 1.0
 
@@ -308,9 +309,7 @@ def matched_levels(pred: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     pixels as ``reference`` [B, 1, H, W] has above the threshold (+inf where it has none).
     The workers' ``cdf-match`` gives every forecast pixel the reference value of its rank, so
     a pixel ends above threshold k exactly when it lies above this level; no gradient."""
-    levels = torch.as_tensor(
-        rain_to_pixel(np.asarray(CSI_THRESHOLDS, dtype=np.float32)), device=pred.device
-    )
+    levels = torch.as_tensor(_CSI_PIXELS, device=pred.device)
     flat = pred.detach().flatten(2)  # [B, S, H W]
     ranked = flat.sort(dim=2, descending=True).values
     counts = (reference.flatten(1).unsqueeze(0) >= levels.view(-1, 1, 1)).sum(2)  # [T, B]
@@ -332,8 +331,8 @@ def soft_csi(
     ``reference`` [B, 1, H, W] (the last observed frame) the forecast is scored as it will be
     after distribution matching to it: against :func:`matched_levels` instead of the
     thresholds."""
-    levels = rain_to_pixel(np.asarray(CSI_THRESHOLDS, dtype=np.float32))
-    levels = torch.as_tensor(levels, dtype=pred.dtype, device=pred.device).view(-1, 1, 1, 1, 1, 1)
+    levels = torch.as_tensor(_CSI_PIXELS, dtype=pred.dtype, device=pred.device)
+    levels = levels.view(-1, 1, 1, 1, 1, 1)
     cut = levels if reference is None else matched_levels(pred, reference)
     width = CSI_SOFTNESS_DB / DBZ_RANGE
     above = torch.sigmoid((pred.unsqueeze(0) - cut) / width)
@@ -376,6 +375,12 @@ def sequence_loss(
         pixels = pred.shape[-1] * pred.shape[-2]
         loss = loss + CSI_WEIGHT * pixels * (1 - soft_csi(pred, truth, mask, reference)).mean()
     return loss
+
+
+def match_reference(cfg: TrainConfig, seq: torch.Tensor) -> torch.Tensor | None:
+    """The frame the forecast of a window ``seq`` [B, S, 1, H, W] will be distribution-matched
+    to (its last input) when the model is served with ``cdf-match``; else None."""
+    return seq[:, cfg.t_in - 1] if cfg.postprocess == "cdf-match" else None
 
 
 def truth_mask(
@@ -450,8 +455,8 @@ def validate(model: Nowcaster, loader, cfg: TrainConfig, device: torch.device) -
             mask = model.loss_mask(motion, seq.shape[1])[:, cfg.t_in - 1 :]
         b = seq.shape[0]
         pixels = float(mask.sum()) or 1.0
-        reference = seq[:, cfg.t_in - 1] if cfg.postprocess == "cdf-match" else None
-        totals["loss"] += float(sequence_loss(pred, truth, cfg.loss, mask, reference)) * b
+        loss = sequence_loss(pred, truth, cfg.loss, mask, match_reference(cfg, seq))
+        totals["loss"] += float(loss) * b
         totals["mse"] += float(((pred - truth) ** 2 * mask).sum()) / pixels * b
         totals["mae"] += float(((pred - truth).abs() * mask).sum()) / pixels * b
         p, o = (pred >= wet) & (mask > 0), (truth >= wet) & (mask > 0)
@@ -641,7 +646,7 @@ def train(cfg: TrainConfig, report: Callable[[dict], None] | None = None) -> Pat
                 else:
                     pred, extra = net(seq, mask, motion)
                     valid = model.loss_mask(motion, seq.shape[1])
-                reference = seq[:, cfg.t_in - 1] if cfg.postprocess == "cdf-match" else None
+                reference = match_reference(cfg, seq)
                 loss = sequence_loss(pred.float(), seq[:, 1:], cfg.loss, valid, reference)
                 if model.adapter is not None:
                     loss = loss + cfg.decouple_weight * extra
