@@ -67,6 +67,22 @@ def training_data(train_config: dict) -> dict:
     }
 
 
+def checkpoint_metadata(model: Nowcaster, ckpt: dict, **extra) -> dict[str, str]:
+    """:func:`metadata` of a model loaded from the checkpoint ``ckpt``: its validation scores,
+    training data and steps, and the postprocessing it was trained for (``none`` for runs from
+    before ``--postprocess``) unless ``extra`` says otherwise."""
+    tc = ckpt.get("train_config", {})
+    found: dict = {"postprocess": tc.get("postprocess", "none")}
+    if "scores" in ckpt:
+        found["validation_scores"] = {
+            k: v for k, v in ckpt["scores"].items() if isinstance(v, float | int)
+        }
+    if tc:
+        found["training_data"] = training_data(tc)
+        found["training"] = {"steps": ckpt.get("progress", {}).get("step"), "config": tc}
+    return metadata(model, **{**found, **extra})
+
+
 def metadata(model: Nowcaster, **extra) -> dict[str, str]:
     """The ``metadata_props`` of DESIGN.md §4; ``extra`` (training data, validation scores,
     version, ...) is JSON-encoded when not a string."""

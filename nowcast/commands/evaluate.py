@@ -186,10 +186,14 @@ def onnx_method(
 
 
 def _export_checkpoint(path: str, steps: int, output: Path) -> Path:
-    """A checkpoint becomes an ONNX graph that emits ``steps`` frames (parity-checked)."""
-    from models.checkpoint import model_from_checkpoint
-    from models.export import export_checked
+    """A checkpoint becomes an ONNX graph that emits ``steps`` frames (parity-checked), with
+    the metadata ``nowcast export`` gives it (so it runs with the postprocessing it was trained
+    for)."""
+    from models.checkpoint import load_checkpoint, model_from_checkpoint
+    from models.export import checkpoint_metadata, export_checked
 
-    model = model_from_checkpoint(path)
+    ckpt = load_checkpoint(path)
+    model = model_from_checkpoint(ckpt)
     model.config.t_out = steps
-    return export_checked(model, output / f"{Path(path).stem}.onnx")[0]
+    meta = checkpoint_metadata(model, ckpt)
+    return export_checked(model, output / f"{Path(path).stem}.onnx", meta)[0]

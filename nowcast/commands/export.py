@@ -20,10 +20,10 @@ import click
 @click.option(
     "--postprocess",
     type=click.Choice(["none", "cdf-match"]),
-    default="none",
-    show_default=True,
+    default=None,
     help="what workers apply after the network (metadata 'postprocess'): cdf-match gives every "
-    "lead the value distribution of the last observed frame",
+    "lead the value distribution of the last observed frame  [default: what the run was "
+    "trained for]",
 )
 @click.option(
     "--tolerance",
@@ -37,11 +37,11 @@ def command(
     output: str,
     steps: int | None,
     name: str | None,
-    postprocess: str,
+    postprocess: str | None,
     tolerance: float,
 ) -> None:
     from models.checkpoint import load_checkpoint, model_from_checkpoint
-    from models.export import export_checked, metadata, training_data
+    from models.export import checkpoint_metadata, export_checked
 
     ckpt = load_checkpoint(checkpoint)
     model = model_from_checkpoint(ckpt)
@@ -51,16 +51,9 @@ def command(
         model.config.t_out = steps
     if name:
         model.config.name = name
-    extra = {"postprocess": postprocess}
-    if "scores" in ckpt:
-        extra["validation_scores"] = {
-            k: v for k, v in ckpt["scores"].items() if isinstance(v, float | int)
-        }
-    if "train_config" in ckpt:
-        tc = ckpt["train_config"]
-        extra["training_data"] = training_data(tc)
-        extra["training"] = {"steps": ckpt.get("progress", {}).get("step"), "config": tc}
-    path, worst = export_checked(model, output, metadata(model, **extra), tolerance)
+    extra = {"postprocess": postprocess} if postprocess else {}
+    meta = checkpoint_metadata(model, ckpt, **extra)
+    path, worst = export_checked(model, output, meta, tolerance)
     click.echo(
         f"wrote {path} ({model.config.name}, {model.config.t_in} -> "
         f"{model.config.t_out} frames, stride {model.stride}; parity {worst:.1e})"

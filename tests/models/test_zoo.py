@@ -168,3 +168,25 @@ def test_nowcast_export_writes_metadata_from_a_checkpoint(tmp_path):
     )
     assert read_model_info(out).meta["postprocess"] == "cdf-match"
     assert main(["export", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "x.onnx")]) == 2
+
+
+def test_a_checkpoint_exports_with_the_postprocessing_it_was_trained_for(tmp_path):
+    from models.checkpoint import save_checkpoint
+    from nowcast.cli import main
+    from nowcast.commands.evaluate import _export_checkpoint
+    from workers.catalog import read_model_info
+
+    model = build("ms-lstm", **TINY)
+    run = save_checkpoint(
+        tmp_path / "run.pt", model, train_config={"postprocess": "cdf-match", "data": ["a"]}
+    )
+    assert main(["export", str(run), "-o", str(tmp_path / "m.onnx")]) == 0
+    entry = read_model_info(tmp_path / "m.onnx")
+    assert entry.meta["postprocess"] == "cdf-match"
+    assert '"train": ["a"]' in entry.meta["training_data"]
+    assert main(["export", str(run), "-o", str(tmp_path / "n.onnx"), "--postprocess", "none"]) == 0
+    assert read_model_info(tmp_path / "n.onnx").meta["postprocess"] == "none"
+    # nowcast evaluate scores a checkpoint as it would be served
+    scored = _export_checkpoint(str(run), 3, tmp_path)
+    assert read_model_info(scored).meta["postprocess"] == "cdf-match"
+    assert read_model_info(scored).t_out == 3
