@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -69,10 +70,11 @@ def training_data(train_config: dict) -> dict:
 
 def checkpoint_metadata(model: Nowcaster, ckpt: dict, **extra) -> dict[str, str]:
     """:func:`metadata` of a model loaded from the checkpoint ``ckpt``: its validation scores,
-    training data and steps, and the postprocessing it was trained for (``none`` for runs from
-    before ``--postprocess``) unless ``extra`` says otherwise."""
+    training data and steps, the postprocessing it was trained for (``none`` for runs from
+    before ``--postprocess``) and the day of export as its version (as a training run's own
+    export writes), unless ``extra`` says otherwise."""
     tc = ckpt.get("train_config", {})
-    found: dict = {"postprocess": tc.get("postprocess", "none")}
+    found: dict = {"postprocess": tc.get("postprocess", "none"), "version": time.strftime("%Y%m%d")}
     if "scores" in ckpt:
         found["validation_scores"] = {
             k: v for k, v in ckpt["scores"].items() if isinstance(v, float | int)

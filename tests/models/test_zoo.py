@@ -184,6 +184,7 @@ def test_a_checkpoint_exports_with_the_postprocessing_it_was_trained_for(tmp_pat
     entry = read_model_info(tmp_path / "m.onnx")
     assert entry.meta["postprocess"] == "cdf-match"
     assert '"train": ["a"]' in entry.meta["training_data"]
+    assert len(entry.meta["version"]) == 8 and entry.meta["version"].startswith("20")
     assert main(["export", str(run), "-o", str(tmp_path / "n.onnx"), "--postprocess", "none"]) == 0
     assert read_model_info(tmp_path / "n.onnx").meta["postprocess"] == "none"
     # nowcast evaluate scores a checkpoint as it would be served
