@@ -38,7 +38,7 @@ from models.data import (
     load_sequences,
     split_sequences,
 )
-from models.export import export_checked, metadata, training_data
+from models.export import checkpoint_metadata, export_checked
 from models.metrics import BALANCE_EDGES, BALANCE_WEIGHTS
 from models.network import Nowcaster
 from models.registry import VARIANTS, build
@@ -717,10 +717,9 @@ def export_best(cfg: TrainConfig, run: Path) -> Path:
     model = model_from_checkpoint(ckpt)
     if cfg.export_steps:
         model.config.t_out = cfg.export_steps
-    meta = metadata(
+    meta = checkpoint_metadata(
         model,
-        training_data=training_data(asdict(cfg)),
-        validation_scores={k: v for k, v in ckpt["scores"].items() if isinstance(v, float | int)},
+        ckpt,
         training={
             "epochs": ckpt["progress"]["epoch"],
             "steps": ckpt["progress"]["step"],
@@ -729,8 +728,6 @@ def export_best(cfg: TrainConfig, run: Path) -> Path:
             "lr": cfg.lr,
             "seed": cfg.seed,
         },
-        version=time.strftime("%Y%m%d"),
-        postprocess=cfg.postprocess,
     )
     path, worst = export_checked(model, run / f"{cfg.run_name}.onnx", meta)
     log.info("exported %s (parity %.1e)", path, worst)

@@ -121,6 +121,9 @@ def test_smoke_run_trains_validates_and_exports_a_servable_model(tmp_path):
     assert (entry.t_in, entry.t_out, entry.stride, entry.resolution_m) == (3, 5, 8, 1000.0)
     scores = json.loads(entry.meta["validation_scores"])
     assert scores["val_loss"] == pytest.approx(min(x["val_loss"] for x in lines))
+    best_step = min(lines, key=lambda x: x["val_loss"])["step"]
+    assert json.loads(entry.meta["training"])["steps"] == best_step
+    assert json.loads(entry.meta["training_data"])["synthetic_sequences"] == 6
     frames = np.random.default_rng(0).random((1, 3, 1, 24, 40), dtype=np.float32)
     out = Engine(path, device="cpu").run_pixels(frames)
     assert out.shape == (1, 5, 1, 24, 40) and np.isfinite(out).all()
