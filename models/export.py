@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.advection import AdvectionNowcaster
+from models.checkpoint import load_checkpoint, model_from_checkpoint
 from models.errors import ModelError
 from models.network import Nowcaster
 from radar.transforms import PIXEL_TRANSFORM
@@ -205,3 +206,24 @@ def export_checked(
             f"{path}: ONNX parity check failed, max |ORT - torch| = {worst:.2e} > {tolerance:g}"
         )
     return path, worst
+
+
+def export_checkpoint(
+    checkpoint: str | os.PathLike,
+    path: str | os.PathLike,
+    steps: int | None = None,
+    name: str | None = None,
+    tolerance: float = PARITY_TOLERANCE,
+    **extra,
+) -> tuple[Path, float, Nowcaster]:
+    """A training checkpoint as a parity-checked ONNX file with :func:`checkpoint_metadata`
+    (``extra`` overrides it), emitting ``steps`` frames (default: the model's ``t_out``) under
+    ``name`` (default: the run's); returns the path, the parity error and the model."""
+    ckpt = load_checkpoint(checkpoint)
+    model = model_from_checkpoint(ckpt)
+    if steps:
+        model.config.t_out = steps
+    if name:
+        model.config.name = name
+    meta = checkpoint_metadata(model, ckpt, **extra)
+    return (*export_checked(model, path, meta, tolerance), model)

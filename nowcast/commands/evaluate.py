@@ -189,11 +189,6 @@ def _export_checkpoint(path: str, steps: int, output: Path) -> Path:
     """A checkpoint becomes an ONNX graph that emits ``steps`` frames (parity-checked), with
     the metadata ``nowcast export`` gives it (so it runs with the postprocessing it was trained
     for)."""
-    from models.checkpoint import load_checkpoint, model_from_checkpoint
-    from models.export import checkpoint_metadata, export_checked
+    from models.export import export_checkpoint
 
-    ckpt = load_checkpoint(path)
-    model = model_from_checkpoint(ckpt)
-    model.config.t_out = steps
-    meta = checkpoint_metadata(model, ckpt)
-    return export_checked(model, output / f"{Path(path).stem}.onnx", meta)[0]
+    return export_checkpoint(path, output / f"{Path(path).stem}.onnx", steps)[0]

@@ -40,20 +40,12 @@ def command(
     postprocess: str | None,
     tolerance: float,
 ) -> None:
-    from models.checkpoint import load_checkpoint, model_from_checkpoint
-    from models.export import checkpoint_metadata, export_checked
+    from models.export import export_checkpoint
 
-    ckpt = load_checkpoint(checkpoint)
-    model = model_from_checkpoint(ckpt)
-    if steps:
-        if steps <= 0:
-            raise click.BadParameter("must be > 0", param_hint="--steps")
-        model.config.t_out = steps
-    if name:
-        model.config.name = name
+    if steps is not None and steps < 0:  # 0: the model's own t_out
+        raise click.BadParameter("must be > 0", param_hint="--steps")
     extra = {"postprocess": postprocess} if postprocess else {}
-    meta = checkpoint_metadata(model, ckpt, **extra)
-    path, worst = export_checked(model, output, meta, tolerance)
+    path, worst, model = export_checkpoint(checkpoint, output, steps, name, tolerance, **extra)
     click.echo(
         f"wrote {path} ({model.config.name}, {model.config.t_in} -> "
         f"{model.config.t_out} frames, stride {model.stride}; parity {worst:.1e})"
