@@ -117,6 +117,8 @@ def metadata(model: Nowcaster, **extra) -> dict[str, str]:
             motion_coarsen=str(cfg.motion_coarsen),
             motion_interp_step=str(cfg.motion_interp_step),
         )
+    if "motion_grid" in extra and cfg.advection == "none":
+        raise ModelError(f"{cfg.name} takes no motion input: motion_grid does not apply")
     for key, value in extra.items():
         meta[key] = value if isinstance(value, str) else json.dumps(value)
     return meta

@@ -77,6 +77,7 @@ def extrapolation_model(
     resolution_m: float = 1000.0,
     mode: str = "lagrangian",
     name: str = "test-extrapolation",
+    meta: dict | None = None,
     **config,
 ) -> Path:
     from models.export import export_onnx, metadata
@@ -93,4 +94,5 @@ def extrapolation_model(
         **config,
     )
     model.config.name = name
-    return export_onnx(model, path, metadata(model, version="test", training_data="none"))
+    extra = {"version": "test", "training_data": "none", **(meta or {})}
+    return export_onnx(model, path, metadata(model, **extra))

@@ -28,6 +28,7 @@ import xarray as xr
 from models.errors import ModelError
 from radar.canonical import check_sequence, make_sequence
 from radar.grids import coarsen, dataset_crs, pad_to_multiple, pixel_size, refine_array
+from radar.motion import MOTION_GRIDS
 from radar.transforms import PIXEL_TRANSFORM, pixel_to_rain, rain_to_pixel
 from workers.catalog import ModelInfo
 
@@ -153,6 +154,10 @@ class Engine:
             raise EngineError(
                 f"unknown postprocessing {self.postprocess!r}; known: {', '.join(POSTPROCESSING)}"
             )
+        self.motion_grid = self.info.meta.get("motion_grid", "model")
+        if self.motion_grid not in MOTION_GRIDS:
+            known = ", ".join(MOTION_GRIDS)
+            raise EngineError(f"{path}: unknown motion_grid {self.motion_grid!r}; known: {known}")
 
     @property
     def needs_motion(self) -> bool:
@@ -162,18 +167,29 @@ class Engine:
     def motion(self, pixels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """Motion [1, 2, H, W] for the graph, estimated from [t, h, w] pixels as the model's
         metadata says and padded (edge values) to ``shape``."""
-        from radar.motion import estimate_motion
+        frames = int(self.info.meta.get("motion_frames", 3))
+        return self._motion(pixel_to_rain(pixels[-frames:]), shape)
+
+    def input_motion(self, rain: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
+        """Motion [1, 2, H, W] for the graph from [t, h, w] mm/h on the input grid, ``factor``
+        times finer than the model's (``motion_grid`` = ``input``): tracked there, with the
+        interpolation nodes as far apart in metres as on the model grid, then block-meaned."""
+        return self._motion(np.nan_to_num(rain, nan=0.0), shape, factor)
+
+    def _motion(self, rain: np.ndarray, shape: tuple[int, int], factor: int = 1) -> np.ndarray:
+        from radar.motion import coarsen_motion, estimate_motion
 
         meta = self.info.meta
         frames = int(meta.get("motion_frames", 3))
         field = estimate_motion(
-            pixel_to_rain(pixels[-frames:]),
+            rain[-frames:],
             meta.get("motion_method", "lk"),
             frames,
             int(meta.get("motion_coarsen", 1)),
-            int(meta.get("motion_interp_step", 1)),
+            int(meta.get("motion_interp_step", 1)) * factor,
         )
-        rows, cols = pixels.shape[-2:]
+        field = coarsen_motion(field, factor)
+        rows, cols = field.shape[-2:]
         field = np.pad(field, ((0, 0), (0, shape[0] - rows), (0, shape[1] - cols)), mode="edge")
         return field[None].astype(np.float32)
 
@@ -194,21 +210,22 @@ class Engine:
         steps: int,
         progress: Callable[[float], None] | None = None,
         valid: tuple[int, int] | None = None,
+        motion: np.ndarray | None = None,
     ) -> np.ndarray:
         """[t_in, H, W] pixels (H, W multiples of the stride) -> [steps, H, W], rolling out
         autoregressively when ``steps`` exceeds the model's ``t_out``. ``valid`` (rows, cols)
-        is the unpadded part motion is estimated on (default: all)."""
+        is the unpadded part motion is estimated on (default: all); ``motion`` [1, 2, H, W],
+        when given, is the first run's (the rollout's runs estimate theirs from the forecast)."""
         t_in = self.info.t_in
         rows, cols = valid or frames.shape[-2:]
         history = list(frames[-t_in:])
         produced: list[np.ndarray] = []
         while len(produced) < steps:
             window = np.stack(history[-t_in:])[None, :, None]
-            motion = None
-            if self.needs_motion:
+            if self.needs_motion and (produced or motion is None):
                 recent = np.stack(history[-t_in:])[:, :rows, :cols]
                 motion = self.motion(recent, frames.shape[-2:])
-            out = self.run_pixels(window, motion)[0, :, 0]
+            out = self.run_pixels(window, motion if self.needs_motion else None)[0, :, 0]
             produced.extend(out)
             history.extend(out)
             if progress:
@@ -254,7 +271,10 @@ class Engine:
         pixels = rain_to_pixel(np.nan_to_num(coarse["rainfall_rate"].values, nan=0.0))
         padded, (rows, cols) = pad_to_multiple(pixels, info.stride)
         clock = _lap(timings, "prepare", clock)
-        out = self.forecast_pixels(padded, steps, progress, (rows, cols))[:, :rows, :cols]
+        motion = None
+        if self.needs_motion and self.motion_grid == "input":
+            motion = self.input_motion(recent["rainfall_rate"].values, factor, padded.shape[-2:])
+        out = self.forecast_pixels(padded, steps, progress, (rows, cols), motion)[:, :rows, :cols]
         if self.postprocess == "cdf-match":
             out = match_distribution(out, pixels[-1])
         clock = _lap(timings, "inference", clock)

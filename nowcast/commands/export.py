@@ -26,6 +26,14 @@ import click
     "trained for]",
 )
 @click.option(
+    "--motion-grid",
+    type=click.Choice(["model", "input"]),
+    default=None,
+    help="where workers track the motion input of an advection-aware model (metadata "
+    "'motion_grid'): on the model's grid, as in training, or on the input's finer grid, then "
+    "block-meaned  [default: model]",
+)
+@click.option(
     "--tolerance",
     type=float,
     default=1e-4,
@@ -38,6 +46,7 @@ def command(
     steps: int | None,
     name: str | None,
     postprocess: str | None,
+    motion_grid: str | None,
     tolerance: float,
 ) -> None:
     from models.export import export_checkpoint
@@ -45,6 +54,8 @@ def command(
     if steps is not None and steps < 0:  # 0: the model's own t_out
         raise click.BadParameter("must be > 0", param_hint="--steps")
     extra = {"postprocess": postprocess} if postprocess else {}
+    if motion_grid:
+        extra["motion_grid"] = motion_grid
     path, worst, model = export_checkpoint(checkpoint, output, steps, name, tolerance, **extra)
     click.echo(
         f"wrote {path} ({model.config.name}, {model.config.t_in} -> "

@@ -170,7 +170,7 @@ def test_nowcast_export_writes_metadata_from_a_checkpoint(tmp_path):
     assert main(["export", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "x.onnx")]) == 2
 
 
-def test_a_checkpoint_exports_with_the_postprocessing_it_was_trained_for(tmp_path):
+def test_a_checkpoint_exports_with_the_postprocessing_it_was_trained_for(tmp_path, capsys):
     from models.checkpoint import save_checkpoint
     from nowcast.cli import main
     from nowcast.commands.evaluate import _export_checkpoint
@@ -191,3 +191,13 @@ def test_a_checkpoint_exports_with_the_postprocessing_it_was_trained_for(tmp_pat
     scored = _export_checkpoint(str(run), 3, tmp_path)
     assert read_model_info(scored).meta["postprocess"] == "cdf-match"
     assert read_model_info(scored).t_out == 3
+    # where workers track motion: only for a model with a motion input
+    grid = ["--motion-grid", "input"]
+    assert main(["export", str(run), "-o", str(tmp_path / "g.onnx"), *grid]) == 2
+    assert "takes no motion input: motion_grid does not apply" in capsys.readouterr().err
+    assert not (tmp_path / "g.onnx").exists()
+    cascade = build("ms-convlstm", advection="cascade", **{**TINY, "t_in": 3})
+    moving = save_checkpoint(tmp_path / "c.pt", cascade, train_config={"advection": "cascade"})
+    assert main(["export", str(moving), "-o", str(tmp_path / "c.onnx"), *grid]) == 0
+    assert read_model_info(tmp_path / "c.onnx").meta["motion_grid"] == "input"
+    assert "motion_grid" not in read_model_info(scored).meta

@@ -10,7 +10,7 @@ from radar.exceptions import RadarError
 
 pytest.importorskip("pysteps")
 
-from radar.motion import MOTION_METHODS, estimate_motion  # noqa: E402
+from radar.motion import MOTION_METHODS, coarsen_motion, estimate_motion  # noqa: E402
 
 CELLS = ((30.0, 50.0, 6.0), (60.0, 40.0, 4.0), (45.0, 70.0, 5.0))  # x, y, sigma in pixels
 
@@ -84,6 +84,17 @@ def test_dry_frames_give_zero_motion(coarsen):
     one_dry = sequence(2.0, -1.0)
     one_dry[1] = 0.0  # a frame without rain: there is no motion to see
     assert not estimate_motion(one_dry, coarsen=coarsen).any()
+
+
+def test_motion_coarsens_to_block_means_in_the_coarser_pixels():
+    field = np.stack([np.full((5, 7), 2.0), np.full((5, 7), -1.0)]).astype(np.float32)
+    field[0, :2, :2] = [[1.0, 3.0], [5.0, 7.0]]
+    out = coarsen_motion(field, 2)
+    assert out.shape == (2, 3, 4) and out.dtype == np.float32
+    assert out[0, 0, 0] == 2.0  # (1 + 3 + 5 + 7) / 4 pixels, halved
+    np.testing.assert_array_equal(out[1], -0.5)  # the edge blocks: means of what they hold
+    np.testing.assert_array_equal(out[0].ravel()[1:], 1.0)
+    assert coarsen_motion(field, 1) is not field and np.array_equal(coarsen_motion(field, 1), field)
 
 
 def test_refusals():

@@ -103,6 +103,35 @@ def test_the_motion_is_estimated_as_the_metadata_says(tmp_path):
     assert not np.array_equal(motion, estimate_motion(rain, "lk", 3, 1, 1))
 
 
+def test_motion_on_the_input_grid_is_tracked_there_and_moves_the_rain(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    from radar.motion import coarsen_motion, estimate_motion
+
+    path = extrapolation_model(tmp_path / "m.onnx", t_out=3, resolution_m=2000,
+                               motion_coarsen=1, motion_interp_step=4,
+                               meta={"motion_grid": "input"})  # fmt: skip
+    engine = Engine(path, device="cpu")
+    assert engine.motion_grid == "input"
+    ds = moving_blob_sequence(5, 90, 86, VELOCITY)
+    rain = ds["rainfall_rate"].values
+    # tracked on the 1 km grid, nodes 8 input pixels (16 km, as 4 model pixels) apart
+    expected = coarsen_motion(estimate_motion(rain[-3:], "lk", 3, 1, 8), 2)
+    motion = engine.input_motion(rain[-4:], 2, (48, 44))
+    assert motion.shape == (1, 2, 48, 44)
+    np.testing.assert_array_equal(motion[0, :, :45, :43], expected)
+    near = rain[-1].reshape(45, 2, 43, 2).mean(axis=(1, 3)) > 1.0
+    np.testing.assert_allclose(motion[0, 0, :45, :43][near], VELOCITY[0] / 2, atol=0.1)
+    calls = []
+    own = engine.input_motion
+    monkeypatch.setattr(engine, "input_motion", lambda *a: calls.append(a[1]) or own(*a))
+    out = engine.predict(ds, steps=6)["rainfall_rate"].values  # t_out 3: rolls out once
+    assert calls == [2]  # the rollout's second run tracks its own forecast on the model grid
+    x, y = centroid(rain[-1])
+    for k in range(1, 7):
+        cx, cy = centroid(out[k - 1])
+        assert abs(cx - (x + k * VELOCITY[0])) < 0.5 and abs(cy - (y + k * VELOCITY[1])) < 0.5
+
+
 def test_refusals(two_input_model, tmp_path):
     import onnx
     from onnx import TensorProto, helper
@@ -119,3 +148,6 @@ def test_refusals(two_input_model, tmp_path):
     onnx.save(model, str(tmp_path / "p.onnx"))
     with pytest.raises(ModelError, match=r"unknown inputs \['quality'\]"):
         Engine(tmp_path / "p.onnx", device="cpu")
+    odd = extrapolation_model(tmp_path / "g.onnx", t_out=1, meta={"motion_grid": "radar"})
+    with pytest.raises(ModelError, match="unknown motion_grid 'radar'; known: model, input"):
+        Engine(odd, device="cpu")
