@@ -135,3 +135,20 @@ def test_bench_models_measures_advection_aware_training_steps(capsys):
     assert ms["step_ms/flat"] == pytest.approx(ms["train_step_s"] / flat["train_step_s"])
     # the pyramid saves MACs in the advection mode as in the plain one
     assert ms["MACs_ms/flat"] < 0.6
+
+
+def test_the_model_choices_of_the_cli_are_the_engines() -> None:
+    # the CLI writes them out so that `nowcast --help` need not import the engine's stack
+    import click
+
+    from nowcast.commands import evaluate, export
+    from radar.motion import MOTION_GRIDS
+    from workers.engine import POSTPROCESSING
+
+    def choices(command: click.Command, name: str) -> tuple[str, ...]:
+        option = next(p for p in command.params if p.name == name)
+        return tuple(option.type.choices)
+
+    assert choices(export.command, "postprocess") == POSTPROCESSING
+    assert choices(evaluate.command, "postprocess") == POSTPROCESSING
+    assert choices(export.command, "motion_grid") == MOTION_GRIDS
