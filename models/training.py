@@ -6,8 +6,11 @@
   reverse scheduled sampling; validation is fully autoregressive, as inference.
 - Checkpoints: ``last.pt`` every ``checkpoint_every`` steps and at each epoch's end, ``best.pt``
   on the best validation score, ``config.json`` beside them, ``metrics.jsonl`` one line per
-  epoch. A run restarted on the same folder resumes from ``last.pt`` exactly (same step, same
-  optimizer state, same next batch: training items are a pure function of seed, epoch, index).
+  epoch; with ``keep_epochs`` also ``epoch-NNN.pt`` after every epoch, so that checkpoints can
+  be chosen by full-grid skill afterwards (the crop loss picks poorly; ``nowcast evaluate``
+  takes one ``--model`` per checkpoint). A run restarted on the same folder resumes from
+  ``last.pt`` exactly (same step, same optimizer state, same next batch: training items are a
+  pure function of seed, epoch, index).
 - Distributed: under ``torchrun`` (WORLD_SIZE > 1) the model is wrapped in
   DistributedDataParallel and each rank takes every WORLD_SIZE-th item; rank 0 writes files.
 - The end: the best checkpoint is exported to ONNX, parity-checked, with its validation scores
@@ -90,6 +93,7 @@ class TrainConfig:
     export_steps: int | None = None
     progress: bool = True
     max_steps: int | None = None  # stop early (smoke tests); the run stays resumable
+    keep_epochs: bool = False  # also write epoch-NNN.pt after every epoch
     init_from: str | None = None  # warm start: weights of another run's checkpoint
     # train only the advection wrapper's own parameters (the cascade's level fading): the
     # network stays as initialised
@@ -685,12 +689,12 @@ def train(cfg: TrainConfig, report: Callable[[dict], None] | None = None) -> Pat
             better = state["best"] is None or scores["val_loss"] < state["best"]
             if better:
                 state["best"], state["best_epoch"] = scores["val_loss"], state["epoch"]
+            kept = [run / "best.pt"] if better else []
+            if cfg.keep_epochs:
+                kept.append(run / f"epoch-{state['epoch']:03d}.pt")
+            for path in kept:
                 save_checkpoint(
-                    run / "best.pt",
-                    model,
-                    progress=dict(state),
-                    scores=scores,
-                    train_config=asdict(cfg),
+                    path, model, progress=dict(state), scores=scores, train_config=asdict(cfg)
                 )
             record["best"] = better
             with metrics_log.open("a") as fh:

@@ -198,6 +198,12 @@ def _options() -> dict[str, list[tuple[str, dict]]]:
                 type=int,
                 metavar="STEPS",
             ),
+            _opt(
+                "--keep-epochs",
+                "also write epoch-NNN.pt after every epoch (weights, scores, config), to choose "
+                "by full-grid skill afterwards with nowcast evaluate",
+                action="store_true",
+            ),
             _opt("--val-items", "validation windows scored after each epoch", type=_POS_INT),
             _opt("--loader-workers", "DataLoader worker processes", type=int),
             _opt("--model-dir", "also copy the exported ONNX here (the folder workers serve)"),

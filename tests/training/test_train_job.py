@@ -109,6 +109,7 @@ def test_smoke_run_trains_validates_and_exports_a_servable_model(tmp_path):
             "5",
             "--name",
             "smoke",
+            "--keep-epochs",
         ]
     )
     run = tmp_path / "run"
@@ -127,6 +128,16 @@ def test_smoke_run_trains_validates_and_exports_a_servable_model(tmp_path):
     frames = np.random.default_rng(0).random((1, 3, 1, 24, 40), dtype=np.float32)
     out = Engine(path, device="cpu").run_pixels(frames)
     assert out.shape == (1, 5, 1, 24, 40) and np.isfinite(out).all()
+    # --keep-epochs: every epoch's weights and scores, to choose by full-grid skill afterwards
+    kept = sorted(run.glob("epoch-*.pt"))
+    assert [p.name for p in kept] == ["epoch-001.pt", "epoch-002.pt"]
+    for line, ckpt in zip(lines, kept, strict=True):
+        saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+        assert saved["progress"]["step"] == line["step"]
+        assert saved["scores"]["val_loss"] == pytest.approx(line["val_loss"])
+    second = torch.load(kept[1], map_location="cpu", weights_only=False)["model"]
+    last = torch.load(run / "last.pt", map_location="cpu", weights_only=False)["model"]
+    assert all(torch.equal(second[k], last[k]) for k in last)
 
 
 def _progress(path: Path) -> dict | None:
