@@ -167,8 +167,7 @@ class Engine:
     def motion(self, pixels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """Motion [1, 2, H, W] for the graph, estimated from [t, h, w] pixels as the model's
         metadata says and padded (edge values) to ``shape``."""
-        frames = int(self.info.meta.get("motion_frames", 3))
-        return self._motion(pixel_to_rain(pixels[-frames:]), shape)
+        return self._motion(pixel_to_rain(pixels), shape)
 
     def input_motion(self, rain: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
         """Motion [1, 2, H, W] for the graph from [t, h, w] mm/h on the input grid, ``factor``
@@ -225,7 +224,7 @@ class Engine:
             if self.needs_motion and (produced or motion is None):
                 recent = np.stack(history[-t_in:])[:, :rows, :cols]
                 motion = self.motion(recent, frames.shape[-2:])
-            out = self.run_pixels(window, motion if self.needs_motion else None)[0, :, 0]
+            out = self.run_pixels(window, motion)[0, :, 0]
             produced.extend(out)
             history.extend(out)
             if progress:
