@@ -193,7 +193,9 @@ class AdvectionNowcaster(nn.Module):
         """The cascade forecast of leads 1..``steps`` from the last three inputs ``feed`` (already
         in the last one's frame), known where every one of them is on the grid."""
         valid = inside(shifts[2], feed[-1]) * inside(shifts[1], feed[-1])
-        return cascade.forecast(feed[-3:], steps, valid, fade=self.level_fade)
+        return cascade.forecast(
+            feed[-3:], steps, valid, fade=self.level_fade, version=self.config.cascade_version
+        )
 
     def _step(self, x, state, time, shifts, last, previous, prior=None):
         """One step emitting the frame at ``time``; ``x`` is the frame fed (model's frame),

@@ -38,6 +38,9 @@ class ModelConfig:
     motion_frames: int = 3  # the last frames it looks at
     motion_coarsen: int = 2  # estimated on blocks of this many model pixels
     motion_interp_step: int = 1  # tracked vectors interpolated on every n-th pixel (radar.motion)
+    # the cascade mode's forecast (models.cascade.VARIANCE_EPS); configs from before the field
+    # are version 1
+    cascade_version: int = 2
 
     @property
     def in_channels(self) -> int:
@@ -50,6 +53,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
         known = {f.name for f in fields(cls)}
+        data = {"cascade_version": 1, **data}  # written before the field existed
         return cls(**{k: v for k, v in data.items() if k in known})
 
 

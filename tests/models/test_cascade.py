@@ -62,6 +62,34 @@ def test_a_field_that_does_not_change_persists():
         torch.testing.assert_close(frame, field, rtol=0, atol=0.01)
 
 
+def test_a_faint_pattern_that_does_not_change_persists_at_its_amplitude():
+    """Levels of small variance (a faint large-scale pattern, +-0.005 in pixels) still get a
+    correlation of 1, so an unchanging pattern persists. Version 1 (the first shipped cascade)
+    biased such correlations down and faded the pattern (models.cascade.VARIANCE_EPS)."""
+    pattern = smooth_field(48, 64, torch.Generator().manual_seed(6)) - 0.65  # +-0.25
+    field = 0.6 + 0.02 * pattern
+
+    def amplitude(frame: torch.Tensor) -> float:  # of the pattern, relative to the input's
+        return float(((frame - 0.6) * pattern).sum() / (0.02 * pattern * pattern).sum())
+
+    kept = cascade.forecast([field] * 3, steps=12, version=2)
+    faded = cascade.forecast([field] * 3, steps=12, version=1)
+    assert all(amplitude(frame) > 0.99 for frame in kept)
+    assert amplitude(faded[0]) < 0.8 and amplitude(faded[-1]) < 0.3
+    with pytest.raises(ValueError, match="unknown cascade version"):
+        cascade.forecast([field] * 3, steps=2, version=3)
+
+
+def test_configs_written_before_cascade_versions_are_version_1():
+    from models.network import ModelConfig
+    from models.registry import build
+
+    old = {"name": "m", "arch": "convlstm", "multiscale": True, "advection": "cascade"}
+    assert ModelConfig.from_dict(old).cascade_version == 1
+    assert ModelConfig.from_dict({**old, "cascade_version": 2}).cascade_version == 2
+    assert build("ms-convlstm", hidden=4, advection="cascade").config.cascade_version == 2
+
+
 def test_scales_that_decorrelate_fade_and_scales_that_persist_stay():
     gen = torch.Generator().manual_seed(3)
     smooth = smooth_field(64, 64, gen)
