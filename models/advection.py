@@ -21,6 +21,13 @@ Two ways to wrap a :class:`~models.network.Nowcaster` (its cell and pyramid unch
 
 Pixels whose trajectory leaves the grid (rain flowing in from outside) are unknown to both, as
 to any extrapolation; :meth:`AdvectionNowcaster.loss_mask` leaves them out of the loss.
+
+``frame_match`` (config; Lagrangian-frame modes, inference only): every lead is given the last
+input's value distribution (:func:`match_distribution`) in the last input's frame of reference,
+and only then moved to the map, which is the order of S-PROG. Matching on the map instead (the
+workers' ``cdf-match``) spreads the last frame's whole wet area over what is left of the grid
+after rain has flowed out, and undoes the growth and shrinking of rain areas that a converging
+or diverging motion field gives.
 """
 
 from __future__ import annotations
@@ -35,6 +42,19 @@ from models.network import Nowcaster
 MODES = ("lagrangian", "residual", "cascade")
 #: modes that forecast in the frame of reference of the last input
 LAGRANGIAN_FRAME = ("lagrangian", "cascade")
+
+
+def match_distribution(field: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """``field`` [B, 1, H, W] with the empirical value distribution of ``reference`` (same
+    shape), ranks kept: the k-th smallest pixel takes the k-th smallest reference value, and
+    pixels at the field's minimum (no rain) take the reference's minimum, as pysteps'
+    ``nonparam_match_empirical_cdf`` and the workers' numpy version do. Sorts export to ONNX
+    TopK, so this runs inside the graph."""
+    flat = field.flatten(1)  # no sizes written out: the traced graph keeps them dynamic
+    target = torch.sort(reference.flatten(1), dim=1).values
+    out = torch.zeros_like(flat).scatter(1, torch.argsort(flat, dim=1), target)
+    dry = flat <= flat.min(dim=1, keepdim=True).values
+    return torch.where(dry, target[:, :1], out).reshape_as(field)
 
 
 def _pixel_grid(motion: torch.Tensor) -> torch.Tensor:
@@ -237,6 +257,9 @@ class AdvectionNowcaster(nn.Module):
             time = t + 1 - (t_in - 1)
             previous = frames[:, t] if t < t_in else None
             pred, state, _ = self._step(x, state, time, shifts, last, previous, prior)
-            if time >= 1:
-                out.append(shift(pred, shifts[time]) if lagrangian else pred)
+            if time >= 1 and lagrangian:
+                emit = match_distribution(pred, last) if self.config.frame_match else pred
+                out.append(shift(emit, shifts[time]))
+            elif time >= 1:
+                out.append(pred)
         return torch.stack(out, dim=1).clamp(0.0, 1.0)

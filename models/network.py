@@ -41,6 +41,10 @@ class ModelConfig:
     # the cascade mode's forecast (models.cascade.VARIANCE_EPS); configs from before the field
     # are version 1
     cascade_version: int = 2
+    # Lagrangian-frame modes: each lead gets the last input's value distribution inside the
+    # graph, in that frame's frame of reference, before it is moved to the map (S-PROG's order;
+    # models.advection.match_distribution)
+    frame_match: bool = False
 
     @property
     def in_channels(self) -> int:

@@ -41,7 +41,7 @@ from models.data import (
     load_sequences,
     split_sequences,
 )
-from models.export import checkpoint_metadata, export_checked
+from models.export import FRAME_MATCH, checkpoint_metadata, export_checked
 from models.metrics import BALANCE_EDGES, BALANCE_WEIGHTS
 from models.network import Nowcaster
 from models.registry import VARIANTS, build
@@ -384,7 +384,7 @@ def sequence_loss(
 def match_reference(cfg: TrainConfig, seq: torch.Tensor) -> torch.Tensor | None:
     """The frame the forecast of a window ``seq`` [B, S, 1, H, W] will be distribution-matched
     to (its last input) when the model is served with ``cdf-match``; else None."""
-    return seq[:, cfg.t_in - 1] if cfg.postprocess == "cdf-match" else None
+    return seq[:, cfg.t_in - 1] if cfg.postprocess in ("cdf-match", FRAME_MATCH) else None
 
 
 def truth_mask(
@@ -553,6 +553,7 @@ def train(cfg: TrainConfig, report: Callable[[dict], None] | None = None) -> Pat
         motion_frames=cfg.motion_frames,
         motion_coarsen=cfg.motion_coarsen,
         motion_interp_step=cfg.motion_interp_step,
+        frame_match=cfg.postprocess == FRAME_MATCH,
     )
     model.config.name = cfg.run_name
     if cfg.crop % model.stride:

@@ -87,7 +87,11 @@ def check_providers(session, device: str | None = None) -> list[str]:
 #: What may follow the network: ``cdf-match`` gives every lead the value distribution of the
 #: last observed frame (pysteps' empirical CDF matching, as S-PROG does), which undoes the
 #: shrinking and fading of rain areas that an MSE-type loss teaches under uncertainty.
-POSTPROCESSING = ("none", "cdf-match")
+#: ``frame-cdf-match`` names the same matching done inside the graph, in the last input's frame
+#: of reference before each lead is moved to the map (S-PROG's order, ``models.advection``):
+#: the engine leaves such a graph's output as it is, and it cannot be switched on or off here.
+POSTPROCESSING = ("none", "cdf-match", "frame-cdf-match")
+IN_GRAPH = ("frame-cdf-match",)
 
 
 def match_distribution(forecast: np.ndarray, observed: np.ndarray) -> np.ndarray:
@@ -149,10 +153,16 @@ class Engine:
         if self.info.transform != PIXEL_TRANSFORM:
             raise EngineError(f"{path}: unknown transform {self.info.transform!r}")
         # the model's own choice (metadata) unless the caller overrides it (evaluation)
-        self.postprocess = postprocess or self.info.meta.get("postprocess", "none")
+        own = self.info.meta.get("postprocess", "none")
+        self.postprocess = postprocess or own
         if self.postprocess not in POSTPROCESSING:
             raise EngineError(
                 f"unknown postprocessing {self.postprocess!r}; known: {', '.join(POSTPROCESSING)}"
+            )
+        if self.postprocess != own and (own in IN_GRAPH or self.postprocess in IN_GRAPH):
+            raise EngineError(
+                f"{path}: the graph does {own!r}, so it cannot run with {self.postprocess!r} "
+                f"({', '.join(IN_GRAPH)} is part of the graph, chosen by nowcast export)"
             )
         self.motion_grid = self.info.meta.get("motion_grid", "model")
         if self.motion_grid not in MOTION_GRIDS:

@@ -166,8 +166,10 @@ def _options() -> dict[str, list[tuple[str, dict]]]:
             ),
             _opt(
                 "--postprocess",
-                "what workers apply after the network (model metadata); cdf-match also makes "
-                "the loss's CSI term score the forecast as matched to the last input frame",
+                "what workers apply after the network (model metadata), or frame-cdf-match: "
+                "the same matching inside the graph, before each lead is moved to the map "
+                "(Lagrangian-frame modes); either also makes the loss's CSI term score the "
+                "forecast as matched to the last input frame",
                 choices=POSTPROCESSING,
             ),
             _opt(

@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # the command imports numpy and xarray only when it runs
     "--postprocess",
     "postprocess",
     multiple=True,
-    type=click.Choice(["none", "cdf-match"]),
+    type=click.Choice(["none", "cdf-match", "frame-cdf-match"]),
     help="Also score every --model with this postprocessing, as '<model> [NAME]' (repeat for "
     "several; without it each model runs as its metadata says).",
 )

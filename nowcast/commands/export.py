@@ -19,11 +19,12 @@ import click
 @click.option("--name", default=None, help="model name in the metadata (default: the run's)")
 @click.option(
     "--postprocess",
-    type=click.Choice(["none", "cdf-match"]),
+    type=click.Choice(["none", "cdf-match", "frame-cdf-match"]),
     default=None,
     help="what workers apply after the network (metadata 'postprocess'): cdf-match gives every "
-    "lead the value distribution of the last observed frame  [default: what the run was "
-    "trained for]",
+    "lead the value distribution of the last observed frame; frame-cdf-match does that inside "
+    "the graph, in the last frame's frame of reference before each lead is moved to the map, "
+    "as S-PROG does (cascade and lagrangian modes)  [default: what the run was trained for]",
 )
 @click.option(
     "--motion-grid",

@@ -20,6 +20,7 @@ from models.advection import (  # noqa: E402
     AdvectionNowcaster,
     Shifts,
     inside,
+    match_distribution,
     shift,
     trajectories,
 )
@@ -194,6 +195,57 @@ def test_untrained_cascade_wrapper_forecasts_the_cascade_moved_to_every_lead():
     # random frames decorrelate: the cascade is smoother than the extrapolation of the last one
     extrapolation = torch.stack([shift(frames[:, 2], ahead[k]) for k in range(5)], dim=1)
     assert float(out[:, -1].std()) < 0.8 * float(extrapolation[:, -1].std())
+
+
+def test_match_distribution_in_torch_is_the_workers_numpy_matching():
+    from workers.engine import match_distribution as numpy_matching
+
+    gen = torch.Generator().manual_seed(3)
+    observed = torch.where(torch.rand(2, 1, 20, 30, generator=gen) < 0.3, 0.9, 0.0)
+    observed = observed * torch.rand(2, 1, 20, 30, generator=gen)
+    field = torch.rand(2, 1, 20, 30, generator=gen) * 0.2
+    field[0, 0, :5] = 0.0  # dry pixels stay dry, as in the workers' version
+    ours = match_distribution(field, observed)
+    for b in range(2):
+        theirs = numpy_matching(field[b].numpy(), observed[b, 0].numpy())
+        np.testing.assert_allclose(ours[b].numpy(), theirs, atol=1e-7)
+    assert not ours[0, 0, :5].any()
+
+
+def test_frame_match_matches_each_lead_before_it_moves():
+    """Each lead gets the last frame's distribution in the last frame's frame of reference, and
+    only then moves: with zero motion that is the matching of the map; with rain flowing out of
+    the grid, the rain that left is not spread again over what is left (as matching the map
+    would)."""
+    gen = torch.Generator().manual_seed(4)
+    rain = torch.cat([blob(32, 32, 20 + 2 * t, 16, 4.0) for t in range(3)]).view(1, 3, 1, 32, 32)
+    frames = 0.3 + 0.5 * rain + 0.05 * torch.rand(rain.shape, generator=gen)  # wet everywhere
+    last = frames[:, -1]
+    wet = float(last.flatten().sort().values[-200])  # the 200 wettest pixels and no more
+    still, moving = torch.zeros(1, 2, 32, 32), constant(32, 32, 2.0, 0.0)
+    for mode in ("cascade", "lagrangian"):
+        plain = build("ms-convlstm", hidden=4, patch=1, t_in=3, t_out=6, advection=mode).eval()
+        matched = build(
+            "ms-convlstm", hidden=4, patch=1, t_in=3, t_out=6, advection=mode, frame_match=True
+        ).eval()
+        matched.load_state_dict(plain.state_dict())
+        with torch.no_grad():
+            on_map, out = plain.forecast(frames, still), matched.forecast(frames, still)
+            for k in range(6):  # the same values, on the same pixels but for float ties
+                expected = match_distribution(on_map[:, k], last)
+                assert float(((out[:, k] - expected).abs() > 1e-5).float().mean()) < 0.01
+            on_map, out = plain.forecast(frames, moving), matched.forecast(frames, moving)
+        for k in (2, 5):  # 6 and 12 px moved out on the right
+            assert int((match_distribution(on_map[:, k], last) >= wet).sum()) == 200
+            assert int((out[:, k] >= wet).sum()) < 200 - 15 * k
+            assert float(out[:, k, ..., : 2 * (k + 1)].max()) < 1e-5  # no inflow invented
+
+
+def test_frame_match_needs_a_lagrangian_frame_mode():
+    with pytest.raises(ValueError, match="frame_match needs a Lagrangian-frame"):
+        build("ms-convlstm", hidden=4, advection="residual", frame_match=True)
+    with pytest.raises(ValueError, match="frame_match needs a Lagrangian-frame"):
+        build("ms-convlstm", hidden=4, frame_match=True)
 
 
 def test_cascade_checkpoints_from_before_the_learned_fading_load_with_none():

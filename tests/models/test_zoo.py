@@ -201,3 +201,48 @@ def test_a_checkpoint_exports_with_the_postprocessing_it_was_trained_for(tmp_pat
     assert main(["export", str(moving), "-o", str(tmp_path / "c.onnx"), *grid]) == 0
     assert read_model_info(tmp_path / "c.onnx").meta["motion_grid"] == "input"
     assert "motion_grid" not in read_model_info(scored).meta
+
+
+def test_frame_cdf_match_is_exported_into_the_graph_and_served_as_it_is(tmp_path, capsys):
+    """``--postprocess frame-cdf-match`` puts the matching into the graph (config
+    ``frame_match``), passes parity up to the matching's tie swaps, and the engine leaves its
+    output alone and refuses to switch it; models without a Lagrangian frame refuse it."""
+    import numpy as np
+
+    from models.checkpoint import save_checkpoint
+    from models.export import FRAME_MATCH
+    from nowcast.cli import main
+    from workers.catalog import read_model_info
+    from workers.engine import POSTPROCESSING, Engine, EngineError, match_distribution
+
+    assert FRAME_MATCH in POSTPROCESSING
+    cascade = build("ms-convlstm", advection="cascade", **{**TINY, "t_in": 3})
+    run = save_checkpoint(tmp_path / "c.pt", cascade, train_config={"postprocess": "cdf-match"})
+    out = tmp_path / "f.onnx"
+    assert main(["export", str(run), "-o", str(out), "--postprocess", FRAME_MATCH]) == 0
+    meta = read_model_info(out).meta
+    assert meta["postprocess"] == FRAME_MATCH and '"frame_match": true' in meta["config"]
+    plain = tmp_path / "p.onnx"
+    assert main(["export", str(run), "-o", str(plain)]) == 0
+    assert '"frame_match": false' in read_model_info(plain).meta["config"]
+
+    engine, mapped = Engine(out), Engine(plain)
+    assert engine.postprocess == FRAME_MATCH
+    rng = np.random.default_rng(0)
+    pixels = np.where(rng.random((3, 32, 32)) < 0.4, 0.3 + 0.5 * rng.random((3, 32, 32)), 0.0)
+    still = np.zeros((1, 2, 32, 32), np.float32)  # then matching before moving = after
+    got = engine.forecast_pixels(pixels.astype(np.float32), 3, motion=still)
+    after = mapped.forecast_pixels(pixels.astype(np.float32), 3, motion=still)
+    expected = match_distribution(after, pixels[-1])
+    assert np.mean(np.abs(got - expected) > 1e-4) < 0.01
+    with pytest.raises(EngineError, match="cannot run with 'cdf-match'"):
+        Engine(out, postprocess="cdf-match")
+    with pytest.raises(EngineError, match="cannot run with 'frame-cdf-match'"):
+        Engine(plain, postprocess=FRAME_MATCH)
+
+    residual = build("ms-convlstm", advection="residual", **TINY)
+    guided = save_checkpoint(tmp_path / "r.pt", residual, train_config={})
+    no = tmp_path / "r.onnx"
+    assert main(["export", str(guided), "-o", str(no), "--postprocess", FRAME_MATCH]) == 2
+    assert "needs a Lagrangian-frame advection mode" in capsys.readouterr().err
+    assert not no.exists()

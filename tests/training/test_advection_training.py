@@ -115,7 +115,8 @@ def test_lagrangian_smoke_run_exports_a_model_the_engine_serves(tmp_path):
         main([*TINY, "--out", str(tmp_path / "c"), "--init-from", str(run / "best.pt")])
 
 
-def test_frozen_cascade_run_learns_only_the_level_fading(tmp_path):
+@pytest.mark.parametrize("postprocess", ["cdf-match", "frame-cdf-match"])
+def test_frozen_cascade_run_learns_only_the_level_fading(tmp_path, postprocess):
     from models.checkpoint import load_checkpoint
     from workers.engine import Engine
     from workers.train_job import main
@@ -126,7 +127,7 @@ def test_frozen_cascade_run_learns_only_the_level_fading(tmp_path):
     path = main(
         [
             *args,
-            *("--postprocess", "cdf-match", "--freeze-network"),
+            *("--postprocess", postprocess, "--freeze-network"),
             *("--out", str(tmp_path / "run"), "--init-from", str(tmp_path / "start.pt")),
         ]
     )
@@ -135,7 +136,10 @@ def test_frozen_cascade_run_learns_only_the_level_fading(tmp_path):
         if name != "level_fade":
             torch.testing.assert_close(trained[name], value, rtol=0, atol=0)
     assert trained["level_fade"].abs().min() > 0  # every level's fading moved
-    assert Engine(path, device="cpu").postprocess == "cdf-match"  # from the training config
+    assert Engine(path, device="cpu").postprocess == postprocess  # from the training config
+    assert load_checkpoint(tmp_path / "run" / "best.pt")["config"]["frame_match"] == (
+        postprocess == "frame-cdf-match"
+    )
     with pytest.raises(ValueError, match="leaves nothing to train"):
         main([*TINY, "--advection", "lagrangian", "--freeze-network", "--out", str(tmp_path / "l")])
 
