@@ -44,6 +44,13 @@ MODES = ("lagrangian", "residual", "cascade")
 LAGRANGIAN_FRAME = ("lagrangian", "cascade")
 
 
+def check_frame_match(advection: str) -> None:
+    """``frame_match`` is only defined where leads live in the last input's frame first."""
+    if advection not in LAGRANGIAN_FRAME:
+        modes = ", ".join(LAGRANGIAN_FRAME)
+        raise ValueError(f"frame_match needs a Lagrangian-frame advection mode ({modes})")
+
+
 def match_distribution(field: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """``field`` [B, 1, H, W] with the empirical value distribution of ``reference`` (same
     shape), ranks kept: the k-th smallest pixel takes the k-th smallest reference value, and

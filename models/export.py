@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.advection import LAGRANGIAN_FRAME, AdvectionNowcaster
+from models.advection import AdvectionNowcaster, check_frame_match
 from models.checkpoint import load_checkpoint, model_from_checkpoint
 from models.errors import ModelError
 from models.network import Nowcaster
@@ -66,12 +66,13 @@ def _sample_inputs(model, batch: int, h: int, w: int, gen=None) -> dict[str, tor
     flat and their ranks, which the matching follows, would be float noise (onnxruntime and
     torch then hand the values out in different orders)."""
     t_in = model.config.t_in
-    inputs = {"frames": torch.rand(batch, t_in, 1, h, w, generator=gen)}
     if model.config.frame_match:
         coarse = torch.rand(batch, 1, max(2, h // 8), max(2, w // 8), generator=gen)
         coarse = coarse + 0.05 * torch.randn(batch, t_in, *coarse.shape[2:], generator=gen)
         smooth = F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=True)
-        inputs["frames"] = smooth.clamp(0, 1).unsqueeze(2)
+        inputs = {"frames": smooth.clamp(0, 1).unsqueeze(2)}
+    else:
+        inputs = {"frames": torch.rand(batch, t_in, 1, h, w, generator=gen)}
     if "motion" in input_names(model):
         coarse = 3 * (torch.rand(batch, 2, 3, 3, generator=gen) - 0.5)
         inputs["motion"] = F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=True)
@@ -234,11 +235,11 @@ def export_checked(
 
 def set_frame_match(model: Nowcaster | AdvectionNowcaster, on: bool) -> None:
     """Match each lead's distribution inside the graph (``frame-cdf-match``) or not."""
-    if on and not (isinstance(model, AdvectionNowcaster) and model.mode in LAGRANGIAN_FRAME):
-        raise ModelError(
-            f"{model.config.name}: {FRAME_MATCH} needs a Lagrangian-frame advection mode "
-            f"({', '.join(LAGRANGIAN_FRAME)})"
-        )
+    if on:
+        try:
+            check_frame_match(model.config.advection)
+        except ValueError as exc:
+            raise ModelError(f"{model.config.name}: {FRAME_MATCH}: {exc}") from None
     model.config.frame_match = on
 
 

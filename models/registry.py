@@ -6,7 +6,7 @@ and ``ms-<cell>`` (the MS-RNN pyramid). MK-LSTM's pyramid is called ``ms-lstm``,
 
 from __future__ import annotations
 
-from models.advection import LAGRANGIAN_FRAME, AdvectionNowcaster
+from models.advection import AdvectionNowcaster, check_frame_match
 from models.cells import CELLS
 from models.network import ModelConfig, Nowcaster
 
@@ -36,9 +36,8 @@ def config_for(name: str, **overrides) -> ModelConfig:
 
 def from_config(config: ModelConfig) -> Nowcaster | AdvectionNowcaster:
     """The network a config describes: plain, or wrapped in its advection mode."""
-    if config.frame_match and config.advection not in LAGRANGIAN_FRAME:
-        modes = ", ".join(LAGRANGIAN_FRAME)
-        raise ValueError(f"frame_match needs a Lagrangian-frame advection mode ({modes})")
+    if config.frame_match:
+        check_frame_match(config.advection)
     net = Nowcaster(config)
     return net if config.advection == "none" else AdvectionNowcaster(net, config.advection)
 
