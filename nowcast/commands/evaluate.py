@@ -42,9 +42,10 @@ if TYPE_CHECKING:  # the command imports numpy and xarray only when it runs
     "--postprocess",
     "postprocess",
     multiple=True,
-    type=click.Choice(["none", "cdf-match", "frame-cdf-match"]),
-    help="Also score every --model with this postprocessing, as '<model> [NAME]' (repeat for "
-    "several; without it each model runs as its metadata says).",
+    type=click.Choice(["none", "cdf-match"]),
+    help="Also score every --model with this postprocessing after the graph, as '<model> "
+    "[NAME]' (repeat for several; without it each model runs as its metadata says). "
+    "frame-cdf-match is part of a graph: choose it with nowcast export --postprocess.",
 )
 @click.option("--t-in", default=4, show_default=True, help="Input frames per window.")
 @click.option("--steps", default=12, show_default=True, help="Lead times to score (frames).")
