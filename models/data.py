@@ -157,25 +157,6 @@ def split_sequences(
     return out
 
 
-def stride_sequences(
-    sequences: Sequence[PixelSequence], strides: Sequence[int]
-) -> list[PixelSequence]:
-    """The sequences as they are (when 1 is among ``strides``) plus, for every other stride n,
-    each sequence's every n-th frame from each of its n phases, as if consecutive.
-
-    A run taken at every second frame shows rain moving twice as far and changing twice as
-    fast per step as the same run does: more kinds of evolution for a network to learn from
-    the same archives. Its motion is estimated on the thinned frames, as a worker would.
-    """
-    out = list(sequences) if 1 in strides else []
-    for n in (s for s in strides if s > 1):
-        for seq in sequences:
-            for phase in range(n):
-                out.append(PixelSequence(f"{seq.name}/every{n}+{phase}",
-                                         seq.times[phase::n], seq.pixels[phase::n]))  # fmt: skip
-    return out
-
-
 class WindowDataset:
     """Windows of ``length`` frames from pixel sequences, as float32 [length, 1, crop, crop].
 

@@ -40,7 +40,6 @@ from models.data import (
     attach_motion,
     load_sequences,
     split_sequences,
-    stride_sequences,
 )
 from models.export import FRAME_MATCH, checkpoint_metadata, export_checked
 from models.metrics import BALANCE_EDGES, BALANCE_WEIGHTS
@@ -84,8 +83,6 @@ class TrainConfig:
     sampling: str = "auto"  # linear | reverse | none | auto (reverse for predrnn-v2)
     decouple_weight: float = 0.01
     augment: bool = True
-    # training runs also taken at every n-th frame (models.data.stride_sequences)
-    time_strides: tuple[int, ...] = (1,)
     amp: bool = False
     seed: int = 0
     device: str = "auto"
@@ -278,7 +275,6 @@ def prepare_data(cfg: TrainConfig, run: Path | None) -> dict[str, list[PixelSequ
         splits = split_sequences(pooled, tuple(cfg.split))
     if cfg.test:
         splits["test"] = splits["test"] + load_archives(cfg.test, cfg, run)
-    splits["train"] = stride_sequences(splits["train"], tuple(cfg.time_strides))
     length = cfg.t_in + cfg.t_out
     for split in ("train", "val"):
         if not any(len(s) >= length for s in splits[split]):

@@ -28,16 +28,6 @@ def _fractions(text: str) -> tuple[float, float, float]:
     return parts  # type: ignore[return-value]
 
 
-def _strides(text: str) -> tuple[int, ...]:
-    try:
-        parts = tuple(sorted({int(p) for p in text.split(",")}))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not whole numbers: {text!r}") from None
-    if not parts or parts[0] < 1:
-        raise argparse.ArgumentTypeError("--time-strides needs whole numbers >= 1, e.g. 1,2")
-    return parts
-
-
 def _positive(kind):
     def parse(text: str):
         value = kind(text)
@@ -113,13 +103,6 @@ def _options() -> dict[str, list[tuple[str, dict]]]:
                 "--crop",
                 "square crop in model pixels (a multiple of the model's stride)",
                 type=_POS_INT,
-            ),
-            _opt(
-                "--time-strides",
-                "also train on every n-th frame of the training runs, as if they were "
-                "consecutive (faster motion and evolution; 1 = the frames as they are)",
-                type=_strides,
-                metavar="N,...",
             ),
             _opt(
                 "--no-augment",

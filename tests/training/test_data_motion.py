@@ -14,13 +14,7 @@ torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
 from models.advection import shift, trajectories  # noqa: E402
-from models.data import (  # noqa: E402
-    PixelSequence,
-    WindowDataset,
-    attach_motion,
-    augment_motion,
-    stride_sequences,
-)
+from models.data import PixelSequence, WindowDataset, attach_motion, augment_motion  # noqa: E402
 from radar.transforms import rain_to_pixel  # noqa: E402
 
 AUGMENTATIONS = list(itertools.product(range(4), (False, True)))
@@ -148,20 +142,3 @@ def test_attach_motion_is_causal_and_finds_the_motion():
     attach_motion([later], "lk", frames=3, coarsen=1)
     np.testing.assert_array_equal(later.motion[:3], seq.motion[:3])
     assert not np.allclose(later.motion[4], seq.motion[4])
-
-
-def test_strided_sequences_move_twice_as_far_per_step_and_keep_the_originals():
-    pytest.importorskip("pysteps")
-    times = pd.date_range("2024-07-01T12:00", periods=7, freq="5min")
-    seq = PixelSequence("blob", times, blob_pixels(7, 1.5, 0.5))
-    out = stride_sequences([seq], (1, 2))
-    assert [s.name for s in out] == ["blob", "blob/every2+0", "blob/every2+1"]
-    assert out[0] is seq and [len(s) for s in out] == [7, 4, 3]
-    np.testing.assert_array_equal(out[2].pixels, seq.pixels[1::2])
-    assert list(out[1].times) == list(times[::2])
-    attach_motion(out, "lk", frames=3, coarsen=1)
-    near = seq.pixels[2] > 150
-    np.testing.assert_allclose(out[0].motion[2, 0][near], 1.5, atol=0.1)
-    np.testing.assert_allclose(out[1].motion[2, 0][near], 3.0, atol=0.15)  # per thinned step
-    np.testing.assert_allclose(out[1].motion[2, 1][near], 1.0, atol=0.15)
-    assert [s.name for s in stride_sequences([seq], (2,))] == ["blob/every2+0", "blob/every2+1"]
