@@ -90,11 +90,15 @@ class Windows(Sequence):
         stride: int = 1,
         starts: Sequence[pd.Timestamp] | None = None,
         cache_frames: int = 64,
+        label_cadence_minutes: float | None = None,
     ) -> None:
         self.index = index
         self.t_in, self.t_out = t_in, t_out
         self.length = t_in + t_out
         self.cadence = pd.Timedelta(minutes=cadence_minutes)
+        # dataset() labels a window's frames this far apart (default: as they are), so that
+        # an archive of another cadence can be fed to a model of ours as if it were at its own
+        self.label_cadence = pd.Timedelta(minutes=label_cadence_minutes or cadence_minutes)
         self.times = list(starts) if starts is not None else self._find_starts(stride)
         self._cache: OrderedDict[FrameRef, np.ndarray] = OrderedDict()
         self._cache_size = cache_frames
@@ -141,14 +145,15 @@ class Windows(Sequence):
         return np.stack([self._frame(self.index[t]) for t in self.frame_times(i)])
 
     def dataset(self, i: int):
-        """Window ``i`` as a canonical sequence (with its grid and projection)."""
+        """Window ``i`` as a canonical sequence (with its grid and projection), its frames
+        labelled ``label_cadence`` apart from the window's first time."""
         from radar.canonical import make_sequence
         from radar.grids import dataset_crs
 
         rain = self[i]
         return make_sequence(
             rain,
-            self.frame_times(i),
+            [self.times[i] + k * self.label_cadence for k in range(self.length)],
             self.grid["x"].values,
             self.grid["y"].values,
             dataset_crs(self.grid),
@@ -163,6 +168,7 @@ class Windows(Sequence):
             self.cadence / pd.Timedelta(minutes=1),
             starts=starts,
             cache_frames=self._cache_size,
+            label_cadence_minutes=self.label_cadence / pd.Timedelta(minutes=1),
         )
         out._cache = self._cache  # the splits share one cache of frames
         out.grid = self.grid

@@ -50,6 +50,14 @@ if TYPE_CHECKING:  # the command imports numpy and xarray only when it runs
 @click.option("--t-in", default=4, show_default=True, help="Input frames per window.")
 @click.option("--steps", default=12, show_default=True, help="Lead times to score (frames).")
 @click.option("--cadence", default=5.0, show_default=True, help="Minutes between frames.")
+@click.option(
+    "--as-cadence",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Feed every method the frames as if this many minutes apart (a robustness test: "
+    "an archive of another cadence, e.g. BoM's 6 or 10 min, scored with a 5-min model); "
+    "leads then count steps of this many minutes.",
+)
 @click.option("--stride", default=1, show_default=True, help="Take every n-th window.")
 @click.option("--max-windows", default=0, help="Score at most this many windows (0 = all).")
 @click.option(
@@ -88,6 +96,7 @@ def command(
     t_in,
     steps,
     cadence,
+    as_cadence,
     stride,
     max_windows,
     output,
@@ -134,8 +143,14 @@ def command(
     if not methods:
         raise click.ClickException("nothing to evaluate: give --model or --baselines")
     windows = Windows(
-        index_frames(list(data)), t_in=t_in, t_out=steps, cadence_minutes=cadence, stride=stride
+        index_frames(list(data)),
+        t_in=t_in,
+        t_out=steps,
+        cadence_minutes=cadence,
+        stride=stride,
+        label_cadence_minutes=as_cadence,
     )
+    cadence = as_cadence or cadence  # the minutes the methods and the scores see
     if max_windows:
         windows = windows.subset(windows.times[:max_windows])
     if not len(windows):

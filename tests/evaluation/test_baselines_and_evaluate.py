@@ -143,3 +143,33 @@ def test_evaluate_command_keeps_two_models_of_one_name_apart(tmp_path: Path) -> 
     assert len(methods) == 2 and any(name.endswith("(b/m.onnx)") for name in methods)
     twice = ["--model", str(tmp_path / "a/m.onnx")] * 2
     assert main([*args, *twice]) == 1  # the same file again is a mistake, not a new row
+
+
+def test_evaluate_feeds_an_archive_of_another_cadence_as_the_models_own(
+    tmp_path: Path, capsys
+) -> None:
+    pytest.importorskip("onnx")
+    ds = moving_rain(12)
+    write_netcdf(ds, tmp_path / "five.nc")
+    six = ds.assign_coords(time=ds["time"].values[0] + np.arange(12) * np.timedelta64(6, "m"))
+    write_netcdf(six, tmp_path / "six.nc")
+    model = persistence_model(tmp_path / "p.onnx", t_in=4, t_out=4)
+    args = ["--model", str(model), "--steps", "4", "--stride", "4", "--baselines", "persistence"]
+
+    # a 5-min model refuses 6-min frames, and says why
+    assert main(["evaluate", str(tmp_path / "six.nc"), "--cadence", "6", *args]) == 2
+    assert "5 min" in capsys.readouterr().err
+    # fed as if 5 min apart, the same frames score exactly as the 5-min archive
+    for name, extra in (("five", []), ("six", ["--cadence", "6", "--as-cadence", "5"])):
+        out = tmp_path / f"ev-{name}"
+        assert main(["evaluate", str(tmp_path / f"{name}.nc"), *extra, *args, "-o", str(out)]) == 0
+    five, six = (
+        json.loads((tmp_path / f"ev-{n}" / "scores.json").read_text())["methods"]
+        for n in ("five", "six")
+    )
+    assert six["test-persistence"]["forecasts"] == five["test-persistence"]["forecasts"] == 2
+    assert six["test-persistence"]["lead_minutes"] == [5.0, 10.0, 15.0, 20.0]
+    for method in five:
+        assert six[method]["CSI"] == five[method]["CSI"]
+        assert six[method]["MAE"] == five[method]["MAE"]
+    assert main(["evaluate", str(tmp_path / "six.nc"), "--as-cadence", "0", *args]) == 2
