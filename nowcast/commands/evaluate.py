@@ -130,6 +130,7 @@ def command(
     for path in models:
         if not str(path).endswith(".onnx"):
             path = _export_checkpoint(path, steps, output)
+        _check_cadence(path, cadence, as_cadence)
         name, method = onnx_method(path)
         if name in methods:  # two runs of one recipe share a name: tell them by their files
             name = f"{name} ({Path(path).parent.name}/{Path(path).name})"
@@ -199,6 +200,20 @@ def onnx_method(
         engine.info.name,
         lambda inputs, steps: engine.predict(inputs, steps)["rainfall_rate"].values,
     )
+
+
+def _check_cadence(path: str | Path, cadence: float, as_cadence: float | None) -> None:
+    """Refuse, before any window is read, a model whose cadence is not the frames' as fed."""
+    from workers.catalog import read_model_info
+
+    info = read_model_info(path)
+    fed = as_cadence or cadence
+    if abs(info.cadence_minutes - fed) > 1e-6:
+        raise click.ClickException(
+            f"model {info.name} expects frames every {info.cadence_minutes:g} min, and these "
+            f"are fed {fed:g} min apart; --as-cadence {info.cadence_minutes:g} feeds them as "
+            "if they were (a robustness test)"
+        )
 
 
 def _export_checkpoint(path: str, steps: int, output: Path) -> Path:
