@@ -144,16 +144,21 @@ class Windows(Sequence):
             raise IndexError(i)
         return np.stack([self._frame(self.index[t]) for t in self.frame_times(i)])
 
+    def labelled_times(self, i: int) -> list[pd.Timestamp]:
+        """The times :meth:`dataset` gives window ``i``'s frames: ``label_cadence`` apart from
+        its first (:meth:`frame_times` unless the frames are relabelled)."""
+        return [self.times[i] + k * self.label_cadence for k in range(self.length)]
+
     def dataset(self, i: int):
-        """Window ``i`` as a canonical sequence (with its grid and projection), its frames
-        labelled ``label_cadence`` apart from the window's first time."""
+        """Window ``i`` as a canonical sequence (with its grid and projection), its frames at
+        :meth:`labelled_times`."""
         from radar.canonical import make_sequence
         from radar.grids import dataset_crs
 
         rain = self[i]
         return make_sequence(
             rain,
-            [self.times[i] + k * self.label_cadence for k in range(self.length)],
+            self.labelled_times(i),
             self.grid["x"].values,
             self.grid["y"].values,
             dataset_crs(self.grid),

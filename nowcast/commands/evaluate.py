@@ -126,11 +126,11 @@ def command(
     resolved = [Path(m).resolve() for m in models]
     if len(set(resolved)) < len(resolved):
         raise click.ClickException("the same --model is given twice")
-    methods = {}
+    methods, onnx_paths = {}, []
     for path in models:
         if not str(path).endswith(".onnx"):
             path = _export_checkpoint(path, steps, output)
-        _check_cadence(path, cadence, as_cadence)
+        onnx_paths.append(path)
         name, method = onnx_method(path)
         if name in methods:  # two runs of one recipe share a name: tell them by their files
             name = f"{name} ({Path(path).parent.name}/{Path(path).name})"
@@ -156,6 +156,8 @@ def command(
         windows = windows.subset(windows.times[:max_windows])
     if not len(windows):
         raise click.ClickException(f"no run of {t_in + steps} consecutive frames in the data")
+    for path in onnx_paths:  # before any window is read, with the way out in the message
+        _check_cadence(path, windows.labelled_times(0)[:t_in])
     if probabilistic:
         from nowcast.commands import probabilistic as prob
 
@@ -202,18 +204,19 @@ def onnx_method(
     )
 
 
-def _check_cadence(path: str | Path, cadence: float, as_cadence: float | None) -> None:
-    """Refuse, before any window is read, a model whose cadence is not the frames' as fed."""
-    from workers.catalog import read_model_info
+def _check_cadence(path: str | Path, times: list) -> None:
+    """Refuse a model that the input ``times`` (as the methods are fed them) cannot feed, by
+    the engine's own check, naming ``--as-cadence`` where only the cadence differs."""
+    from workers.catalog import FramesMismatch, read_model_info
 
     info = read_model_info(path)
-    fed = as_cadence or cadence
-    if abs(info.cadence_minutes - fed) > 1e-6:
-        raise click.ClickException(
-            f"model {info.name} expects frames every {info.cadence_minutes:g} min, and these "
-            f"are fed {fed:g} min apart; --as-cadence {info.cadence_minutes:g} feeds them as "
-            "if they were (a robustness test)"
-        )
+    try:
+        info.check_times(times)
+    except FramesMismatch as exc:
+        hint = ""
+        if exc.kind == "not_consecutive":
+            hint = f"; --as-cadence {info.cadence_minutes:g} feeds the frames as if they were"
+        raise click.ClickException(f"{exc}{hint}") from None
 
 
 def _export_checkpoint(path: str, steps: int, output: Path) -> Path:
